@@ -1,0 +1,1 @@
+"""The numba scoring kernel: evaluates a compiled ruleset over a batch of feature rows."""

@@ -1,0 +1,25 @@
+"""Errors of the streaming worker."""
+
+from scoring.errors import InterceptorError
+
+
+class StreamsError(InterceptorError):
+    """Base of the worker's errors."""
+
+
+class EventError(StreamsError):
+    """An event failed decoding or validation; `field` names the offending field ('' for the whole message).
+
+    `reason_class` is a small, bounded word (invalid_json, missing_field, invalid_field, ...) used as a metric
+    label and in the dead-letter record; the message says what was expected and what was found.
+    """
+
+    def __init__(self, field: str, reason: str, reason_class: str = "invalid_field") -> None:
+        self.field = field
+        self.reason = reason
+        self.reason_class = reason_class
+        super().__init__(f"field '{field}': {reason}" if field else reason)
+
+
+class SettingsError(StreamsError):
+    """A worker setting from the environment is missing or malformed."""

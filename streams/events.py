@@ -1,0 +1,273 @@
+"""The event contract (docs/events.md): decode and validate every message the worker reads, in one place.
+
+Each `decode_*` function takes the raw Kafka value (bytes) and returns a typed record, or raises `EventError`
+naming the field and the reason. Callers never look at raw JSON themselves.
+
+>>> decode_transaction(b'{"txn_id":"t1","ts":"2026-01-01T08:00:00Z","payer_account":"A",'
+...                    b'"payee_account":"B","amount":"12.50"}').amount
+12.5
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from streams.currencies import ISO_4217
+from streams.errors import EventError
+
+CHANNELS = frozenset({"mobile", "online", "atm", "counter", "pos", "third_party"})
+CALLER_RISKS = ("normal", "overseas", "virtual", "flagged")  # ordered from least to most risky
+VERDICTS = frozenset({"fraud", "legit"})
+ROLES = frozenset({"victim", "mule"})
+
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_AMOUNT = 1e11  # larger than any single retail transfer; beyond it the feed is broken, not rich
+MAX_ID_LENGTH = 128
+# Event times outside these bounds are feed bugs (seconds sent as milliseconds, zeroed clocks).
+MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+_DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    txn_id: str
+    ts_ms: int
+    payer_account: str
+    payee_account: str
+    amount: float
+    currency: str = "CNY"
+    channel: str | None = None
+    payer_phone: str | None = None
+    device_id: str | None = None
+    ip: str | None = None
+    payee_bank: str | None = None
+    payer_account_opened: date | None = None
+    payee_account_opened: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    call_id: str
+    callee_phone: str
+    caller_number: str
+    started_ms: int
+    caller_risk: str
+    duration_s: float | None = None  # None: the call is still going on
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    verdict: str
+    txn_id: str | None = None
+    account: str | None = None
+    role: str | None = None
+
+
+def decode_transaction(raw: bytes) -> Transaction:
+    obj = _load_object(raw)
+    return Transaction(
+        txn_id=_identifier(obj, "txn_id"),
+        ts_ms=_timestamp(obj, "ts"),
+        payer_account=_identifier(obj, "payer_account"),
+        payee_account=_identifier(obj, "payee_account"),
+        amount=_amount(obj, "amount"),
+        currency=_currency(obj, "currency"),
+        channel=_choice(obj, "channel", CHANNELS, required=False),
+        payer_phone=_optional_string(obj, "payer_phone"),
+        device_id=_optional_string(obj, "device_id"),
+        ip=_optional_string(obj, "ip"),
+        payee_bank=_optional_string(obj, "payee_bank"),
+        payer_account_opened=_iso_date(obj, "payer_account_opened"),
+        payee_account_opened=_iso_date(obj, "payee_account_opened"),
+    )
+
+
+def decode_call(raw: bytes) -> Call:
+    obj = _load_object(raw)
+    duration = obj.get("duration_s")
+    if duration is not None:
+        duration = _number(duration, "duration_s")
+        if duration < 0:
+            raise EventError("duration_s", f"must be >= 0 seconds, got {duration!r}")
+    risk = _choice(obj, "caller_risk", frozenset(CALLER_RISKS), required=True)
+    assert risk is not None
+    return Call(
+        call_id=_identifier(obj, "call_id"),
+        callee_phone=_identifier(obj, "callee_phone"),
+        caller_number=_identifier(obj, "caller_number"),
+        started_ms=_timestamp(obj, "started_at"),
+        caller_risk=risk,
+        duration_s=duration,
+    )
+
+
+def decode_label(raw: bytes) -> Label:
+    obj = _load_object(raw)
+    txn_id = _optional_string(obj, "txn_id")
+    account = _optional_string(obj, "account")
+    if txn_id is None and account is None:
+        raise EventError("txn_id", "a label needs txn_id or account (or both), found neither", "missing_field")
+    verdict = _choice(obj, "verdict", VERDICTS, required=True)
+    assert verdict is not None
+    return Label(
+        verdict=verdict,
+        txn_id=txn_id,
+        account=account,
+        role=_choice(obj, "role", ROLES, required=False),
+    )
+
+
+# --- field readers: each raises EventError(field, what was expected, what was found) -------------------------
+
+
+def _load_object(raw: bytes) -> dict[str, Any]:
+    if raw is None:
+        raise EventError("", "message has no value (tombstone)", "invalid_json")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise EventError("", f"message is {len(raw)} bytes, the limit is {MAX_MESSAGE_BYTES}", "oversized")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if isinstance(exc.__cause__, UnicodeDecodeError) or "utf-8" in str(exc).lower():
+            raise EventError("", f"message is not valid UTF-8: {exc}", "invalid_encoding") from None
+        raise EventError("", f"message is not valid JSON: {exc}", "invalid_json") from None
+    except RecursionError:
+        raise EventError("", "message is nested too deeply", "invalid_json") from None
+    if not isinstance(obj, dict):
+        raise EventError("", f"expected a JSON object, found {_json_type(obj)}", "invalid_json")
+    return obj
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _required(obj: dict[str, Any], field: str) -> Any:
+    value = obj.get(field)
+    if value is None:
+        raise EventError(field, "is required", "missing_field")
+    return value
+
+
+def _identifier(obj: dict[str, Any], field: str) -> str:
+    value = _required(obj, field)
+    if not isinstance(value, str):
+        raise EventError(field, f"expected a string, found {_json_type(value)}")
+    if not value.strip():
+        raise EventError(field, "must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise EventError(field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}")
+    return value
+
+
+def _optional_string(obj: dict[str, Any], field: str) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventError(field, f"expected a string or null, found {_json_type(value)}")
+    if len(value) > MAX_ID_LENGTH:
+        raise EventError(field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}")
+    return value
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventError(field, f"expected a number, found {_json_type(value)}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise EventError(field, f"must be a finite number, got {value!r}")
+    return result
+
+
+def _amount(obj: dict[str, Any], field: str) -> float:
+    value = _required(obj, field)
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise EventError(field, f"expected a decimal string like '1250.00', found {value[:40]!r}")
+        amount = float(value)
+    else:
+        amount = _number(value, field)
+    if amount <= 0:
+        raise EventError(field, f"must be > 0, got {value!r}")
+    if amount > MAX_AMOUNT:
+        raise EventError(field, f"must be <= {MAX_AMOUNT:.0f}, got {value!r}")
+    return amount
+
+
+def _currency(obj: dict[str, Any], field: str) -> str:
+    value = obj.get(field)
+    if value is None:
+        return "CNY"
+    if not isinstance(value, str):
+        raise EventError(field, f"expected an ISO 4217 code such as 'CNY', found {_json_type(value)}")
+    if value not in ISO_4217:
+        raise EventError(field, f"expected an ISO 4217 code such as 'CNY', found {value[:40]!r}")
+    return value
+
+
+def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], *, required: bool) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        if required:
+            raise EventError(field, f"is required (one of {', '.join(sorted(allowed))})", "missing_field")
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        found = repr(value[:40]) if isinstance(value, str) else _json_type(value)
+        raise EventError(field, f"expected one of {', '.join(sorted(allowed))}, found {found}")
+    return value
+
+
+def _timestamp(obj: dict[str, Any], field: str) -> int:
+    value = _required(obj, field)
+    if isinstance(value, bool):
+        raise EventError(field, "expected RFC 3339 text or epoch milliseconds, found a boolean")
+    if isinstance(value, int):
+        ts_ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(
+                field, f"expected RFC 3339 like '2026-03-01T08:30:00+08:00', found {value[:40]!r}"
+            ) from None
+        if parsed.tzinfo is None:
+            raise EventError(field, f"RFC 3339 time needs an offset or 'Z', found {value[:40]!r}")
+        ts_ms = int(parsed.timestamp() * 1000)
+    else:
+        raise EventError(field, f"expected RFC 3339 text or epoch milliseconds, found {_json_type(value)}")
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        hint = " (epoch milliseconds expected; this looks like seconds)" if _looks_like_seconds(value) else ""
+        raise EventError(field, f"must lie between 2000-01-01 and 2100-01-01, got {value!r}{hint}", "out_of_range")
+    return ts_ms
+
+
+def _looks_like_seconds(value: object) -> bool:
+    return isinstance(value, int) and MIN_TS_MS // 1000 <= value < MAX_TS_MS // 1000
+
+
+def _iso_date(obj: dict[str, Any], field: str) -> date | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventError(field, f"expected an ISO date like '2024-05-31', found {_json_type(value)}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise EventError(field, f"expected an ISO date like '2024-05-31', found {value[:40]!r}") from None

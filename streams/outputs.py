@@ -1,0 +1,84 @@
+"""Records the worker writes: decisions (and alerts) and dead letters, encoded as the contract says."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from streams.errors import EventError
+from streams.events import Transaction
+
+ACTIONS = ("allow", "review", "hold", "block")  # index = severity, as the kernel returns it
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str
+    score: float
+    message: str
+    features: dict[str, float | str | bool | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the scorer concluded about one transaction."""
+
+    action: str
+    score: float
+    reasons: tuple[Reason, ...] = ()
+    shadow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A message as read from Kafka, independent of the client library."""
+
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int  # the record's Kafka timestamp (when the bank feed produced it)
+    key: bytes | None = None
+
+
+def iso_utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_decision(txn: Transaction, verdict: Verdict, ruleset: str, received_ms: int, now_ms: int) -> bytes:
+    """The `decisions` record. latency_ms runs from the record's Kafka timestamp to the decision."""
+    return orjson.dumps(
+        {
+            "txn_id": txn.txn_id,
+            "action": verdict.action,
+            "score": verdict.score,
+            "reasons": [
+                {"rule": r.rule, "score": r.score, "message": r.message, "features": r.features}
+                for r in verdict.reasons
+            ],
+            "shadow": list(verdict.shadow),
+            "ruleset": ruleset,
+            "amount": txn.amount,
+            "currency": txn.currency,
+            "decided_at": iso_utc(now_ms),
+            "latency_ms": max(0, now_ms - received_ms),
+        }
+    )
+
+
+def encode_dead_letter(record: RawRecord, error: EventError, now_ms: int) -> bytes:
+    return orjson.dumps(
+        {
+            "original_b64": base64.b64encode(record.value or b"").decode("ascii"),
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": str(error),
+            "reason_class": error.reason_class,
+            "field": error.field,
+            "failed_at": iso_utc(now_ms),
+        }
+    )

@@ -1,0 +1,17 @@
+"""Scorers the pipeline can use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from streams.events import Transaction
+from streams.outputs import Verdict
+
+
+class AllowAllScorer:
+    """Allows everything; used where no ruleset is loaded yet."""
+
+    version = "none"
+
+    def score(self, transactions: Sequence[Transaction], now_ms: int) -> list[Verdict]:
+        return [Verdict(action="allow", score=0.0) for _ in transactions]

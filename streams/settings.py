@@ -1,0 +1,115 @@
+"""Worker settings: read from the environment in one place, validated once, secrets kept out of logs.
+
+Every setting is an `INTERCEPTOR_*` environment variable; `interceptor worker --help` lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from streams.errors import SettingsError
+
+
+class Secret(str):
+    """A string that never shows itself in repr/str formatting of settings (passwords, keys)."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self else "Secret('')"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Settings of one worker process. Defaults suit a laptop with a local broker."""
+
+    broker: str = field(default="127.0.0.1:9092", metadata={"doc": "Kafka bootstrap servers, comma separated"})
+    app_id: str = field(default="fraud-interceptor", metadata={"doc": "Consumer group and Faust app id"})
+    topic_prefix: str = field(default="", metadata={"doc": "Prefix for every topic name (e.g. 'bank1.')"})
+    partitions: int = field(default=4, metadata={"doc": "Partitions of the topics the worker creates"})
+    rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
+    data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
+    store: str = field(default="memory://", metadata={"doc": "Faust table store: memory:// or rocksdb://"})
+    metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
+    batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
+    batch_within_s: float = field(default=0.005, metadata={"doc": "Longest wait to fill a batch (seconds)"})
+    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error"})
+    security_protocol: str = field(default="PLAINTEXT", metadata={"doc": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
+    sasl_mechanism: str = field(default="", metadata={"doc": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"})
+    sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
+    sasl_password: Secret = field(default=Secret(""), metadata={"doc": "SASL password (never logged)"})
+    ssl_cafile: str = field(default="", metadata={"doc": "CA bundle to verify the brokers' certificates"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `INTERCEPTOR_<NAME>` variables; unknown values raise SettingsError."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(_env_name(f.name))
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, raw, type(f.default))
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError(f"{_env_name('partitions')} must be >= 1, got {self.partitions}")
+        if self.batch_max < 1:
+            raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
+        if self.store.split("://")[0] not in {"memory", "rocksdb"}:
+            raise SettingsError(f"{_env_name('store')} must be memory:// or rocksdb://, got {self.store!r}")
+        if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
+            raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
+        if self.rules_path and not Path(self.rules_path).exists():
+            raise SettingsError(f"{_env_name('rules_path')}: no such file or directory: {self.rules_path}")
+
+    def topic(self, name: str) -> str:
+        """The full name of one of the contract's topics, e.g. `topic('decisions')`."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip().removeprefix("kafka://") for s in self.broker.split(",") if s.strip()]
+
+    def kafka_client_config(self) -> dict[str, object]:
+        """Keyword arguments for kafka-python / aiokafka clients (bootstrap, security)."""
+        config: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": str(self.sasl_password),
+            }
+        return config
+
+    def faust_broker_url(self) -> str:
+        return ";".join(f"kafka://{s}" for s in self.bootstrap_servers)
+
+    @staticmethod
+    def documented() -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting, for --help and docs."""
+        return [(_env_name(f.name), repr(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def _env_name(name: str) -> str:
+    return f"INTERCEPTOR_{name.upper()}"
+
+
+def _convert(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{_env_name(name)} must be a {kind.__name__}, got {raw!r}") from None
+    if kind is Secret:
+        return Secret(raw)
+    return raw

@@ -1,0 +1,72 @@
+"""Small, bounded helpers to produce to and read from the real broker in tests (kafka-python)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    n = 0
+    try:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+            n += 1
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+    return n
+
+
+def produce_json(bootstrap: str, topic: str, events: Iterable[dict], key_field: str) -> int:
+    return produce(bootstrap, topic, ((str(e[key_field]).encode(), orjson.dumps(e)) for e in events))
+
+
+@dataclass(frozen=True)
+class Consumed:
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+
+    def json(self) -> dict:
+        return orjson.loads(self.value)
+
+
+def read_topic(bootstrap: str, topic: str, expect_at_least: int, timeout: float) -> list[Consumed]:
+    """Read a topic from the beginning until `expect_at_least` messages arrived and the topic went quiet."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=500,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        wait_for(lambda: consumer.partitions_for_topic(topic) is not None, timeout, f"topic {topic} to exist")
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+        out: list[Consumed] = []
+        quiet_rounds = 0
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=500, max_records=10_000)
+            got = [Consumed(r.key, r.value, r.partition, r.offset) for rs in batch.values() for r in rs]
+            out.extend(got)
+            quiet_rounds = 0 if got else quiet_rounds + 1
+            if len(out) >= expect_at_least and quiet_rounds >= 2:
+                return out
+        raise AssertionError(f"read {len(out)} of at least {expect_at_least} messages from {topic} in {timeout}s")
+    finally:
+        consumer.close()

@@ -1,0 +1,58 @@
+"""A real worker against the real broker: every valid transaction decided once, every broken one dead-lettered."""
+
+import base64
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.conftest import Deployment
+from tests.integration.kafka_io import produce, read_topic
+from tests.unit.test_events import BAD_TRANSACTIONS
+
+pytestmark = pytest.mark.integration
+BAD_DIR = Path(__file__).parents[1] / "unit" / "testdata" / "transactions"
+
+
+def valid_transactions(n: int) -> list[dict]:
+    return [
+        {
+            "txn_id": f"ok-{i}",
+            "ts": 1_772_325_000_000 + i * 1000,
+            "payer_account": f"P{i % 37}",
+            "payee_account": f"Q{i % 11}",
+            "amount": f"{100 + i}.50",
+            "channel": "mobile",
+        }
+        for i in range(n)
+    ]
+
+
+def test_every_valid_transaction_gets_one_decision_and_every_broken_one_a_dead_letter(
+    deployment: Deployment,
+) -> None:
+    deployment.start_worker()
+    good = valid_transactions(300)
+    bad = {name: (BAD_DIR / f"{name}.bad.json").read_bytes() for name, _, _ in BAD_TRANSACTIONS}
+    # interleave so broken messages sit between valid ones in the same partitions
+    messages = [(t["payer_account"].encode(), orjson.dumps(t)) for t in good[:150]]
+    messages += [(f"P{i}".encode(), raw) for i, raw in enumerate(bad.values())]
+    messages += [(t["payer_account"].encode(), orjson.dumps(t)) for t in good[150:]]
+    produce(deployment.broker.bootstrap, deployment.topic("transactions"), messages)
+
+    decisions = read_topic(deployment.broker.bootstrap, deployment.topic("decisions"), len(good), timeout=120)
+    dead = read_topic(deployment.broker.bootstrap, deployment.topic("dead-letters"), len(bad), timeout=60)
+
+    decided = [d.json() for d in decisions]
+    assert sorted(d["txn_id"] for d in decided) == sorted(t["txn_id"] for t in good)
+    for record, d in zip(decisions, decided, strict=True):
+        assert d["action"] in {"allow", "review", "hold", "block"}
+        assert record.key == next(t for t in good if t["txn_id"] == d["txn_id"])["payer_account"].encode()
+
+    by_original = {base64.b64decode(d.json()["original_b64"]): d.json() for d in dead}
+    assert len(dead) == len(bad)
+    expected = {name: message for name, _, message in BAD_TRANSACTIONS}
+    for name, raw in bad.items():
+        letter = by_original[raw]
+        assert letter["reason"].startswith(expected[name]), name
+        assert letter["topic"] == deployment.topic("transactions")

@@ -1,0 +1,57 @@
+"""The batch pipeline without Kafka: valid records become decisions, broken ones dead letters, in order."""
+
+import orjson
+
+from streams.outputs import RawRecord, Verdict
+from streams.pipeline import Topics, TransactionPipeline
+from streams.scorer import AllowAllScorer
+
+
+def record(value: bytes, offset: int) -> RawRecord:
+    return RawRecord(value=value, topic="transactions", partition=0, offset=offset, timestamp_ms=1_000)
+
+
+def txn(i: int, amount: str = "10.00") -> bytes:
+    return orjson.dumps(
+        {"txn_id": f"t{i}", "ts": 1_772_325_000_000, "payer_account": "A", "payee_account": "B", "amount": amount}
+    )
+
+
+class HoldBigOnes:
+    version = "test-1"
+
+    def score(self, transactions, now_ms):
+        return [Verdict("hold" if t.amount > 1000 else "allow", 1.0) for t in transactions]
+
+
+def test_broken_records_are_dead_lettered_with_their_position_and_the_rest_decided() -> None:
+    pipeline = TransactionPipeline(AllowAllScorer(), Topics("d", "a", "dl"))
+    out = pipeline.process([record(txn(1), 0), record(b"{oops", 1), record(txn(2), 2)], now_ms=1_050)
+    assert [m.topic for m in out.messages] == ["dl", "d", "d"]
+    letter = orjson.loads(out.messages[0].value)
+    assert (letter["offset"], letter["reason_class"]) == (1, "invalid_json")
+    decisions = [orjson.loads(m.value) for m in out.messages[1:]]
+    assert [d["txn_id"] for d in decisions] == ["t1", "t2"]
+    assert all(d["latency_ms"] == 50 and d["ruleset"] == "none" for d in decisions)
+
+
+def test_non_allow_decisions_are_copied_to_alerts() -> None:
+    pipeline = TransactionPipeline(HoldBigOnes(), Topics("d", "a", "dl"))
+    out = pipeline.process([record(txn(1, "5000"), 0), record(txn(2, "5"), 1)], now_ms=2_000)
+    assert [(m.topic, orjson.loads(m.value)["txn_id"]) for m in out.messages] == [
+        ("d", "t1"),
+        ("a", "t1"),
+        ("d", "t2"),
+    ]
+    assert out.messages[0].key == b"A"
+
+
+def test_a_batch_of_only_broken_records_calls_no_scorer() -> None:
+    class Exploding:
+        version = "x"
+
+        def score(self, transactions, now_ms):
+            raise AssertionError("scorer called for an empty batch")
+
+    out = TransactionPipeline(Exploding()).process([record(b"[]", 0)], now_ms=0)
+    assert len(out.dead_letters) == 1

@@ -1,0 +1,37 @@
+import pytest
+
+from streams.errors import SettingsError
+from streams.settings import Settings
+
+
+def test_settings_come_from_the_environment_and_build_the_client_config() -> None:
+    s = Settings.from_env(
+        {
+            "INTERCEPTOR_BROKER": "kafka://k1:9092, k2:9092",
+            "INTERCEPTOR_PARTITIONS": "8",
+            "INTERCEPTOR_TOPIC_PREFIX": "bank1.",
+            "INTERCEPTOR_SECURITY_PROTOCOL": "SASL_SSL",
+            "INTERCEPTOR_SASL_MECHANISM": "SCRAM-SHA-512",
+            "INTERCEPTOR_SASL_USERNAME": "svc",
+            "INTERCEPTOR_SASL_PASSWORD": "hunter2",
+        }
+    )
+    assert s.partitions == 8 and s.topic("decisions") == "bank1.decisions"
+    assert s.kafka_client_config()["bootstrap_servers"] == ["k1:9092", "k2:9092"]
+    assert s.kafka_client_config()["sasl_plain_password"] == "hunter2"
+    assert s.faust_broker_url() == "kafka://k1:9092;kafka://k2:9092"
+    assert "hunter2" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INTERCEPTOR_PARTITIONS": "four"}, "INTERCEPTOR_PARTITIONS must be a int, got 'four'"),
+        ({"INTERCEPTOR_PARTITIONS": "0"}, "INTERCEPTOR_PARTITIONS must be >= 1, got 0"),
+        ({"INTERCEPTOR_STORE": "redis://"}, "INTERCEPTOR_STORE must be memory:// or rocksdb://"),
+        ({"INTERCEPTOR_RULES_PATH": "/nonexistent/rules"}, "no such file or directory: /nonexistent/rules"),
+    ],
+)
+def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
