@@ -1,0 +1,1 @@
+"""Features: per-account state and the feature rows the kernel scores (columns follow rules.features)."""

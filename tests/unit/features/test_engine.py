@@ -1,0 +1,142 @@
+"""Each feature family on a crafted sequence, the way a rule author would reason about it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from rules.features import REGISTRY
+from streams.events import Call, Label, Transaction
+from streams.features.engine import FeatureEngine
+
+T0 = 1_772_325_000_000  # 2026-03-01T00:30:00Z = 08:30 in UTC+8
+MIN = 60_000
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+
+
+def txn(i: int, ts: int, payer: str = "P", payee: str = "Q", amount: float = 100.0, **kw) -> Transaction:
+    return Transaction(f"t{i}", ts, payer, payee, amount, **kw)
+
+
+def col(rows: np.ndarray, name: str) -> list[float]:
+    return [None if np.isnan(v) else float(v) for v in rows[:, REGISTRY.column(name)]]
+
+
+def test_payer_windows_count_the_hour_and_day_before_each_transfer() -> None:
+    e = FeatureEngine()
+    rows = e.process(
+        [
+            txn(1, T0, amount=100),
+            txn(2, T0 + 30 * MIN, amount=200),
+            txn(3, T0 + 2 * HOUR, amount=300),
+            txn(4, T0 + 25 * HOUR, amount=400),
+        ]
+    )
+    assert col(rows, "payer.txn_count_1h") == [0, 1, 0, 0]
+    assert col(rows, "payer.txn_count_24h") == [0, 1, 2, 1]
+    assert col(rows, "payer.amount_sum_24h") == [0, 100, 300, 300]
+    assert col(rows, "payer.seconds_since_last_txn") == [None, 1800, 5400, 23 * 3600]
+    assert col(rows, "payer.amount_ratio_to_mean") == [None, 2.0, 2.0, 2.0]
+
+
+def test_out_of_order_events_are_placed_by_event_time() -> None:
+    e = FeatureEngine()
+    e.process([txn(1, T0 + 50 * MIN), txn(2, T0 + 55 * MIN)])
+    late = e.process([txn(3, T0 + 10 * MIN)])  # arrives last, happened first
+    assert col(late, "payer.txn_count_1h") == [0]  # the other two are after it
+    after = e.process([txn(4, T0 + 60 * MIN)])
+    assert col(after, "payer.txn_count_1h") == [3]
+
+
+def test_redelivered_transaction_does_not_count_twice() -> None:
+    e = FeatureEngine()
+    first = txn(1, T0)
+    e.process([first, txn(2, T0 + MIN)])
+    e.process([first])  # at-least-once: the same txn_id again
+    rows = e.process([txn(3, T0 + 2 * MIN)])
+    assert col(rows, "payer.txn_count_1h") == [2]
+
+
+def test_new_payee_new_device_and_distinct_new_payees() -> None:
+    e = FeatureEngine()
+    rows = e.process(
+        [
+            txn(1, T0, payee="Q1", device_id="d1"),
+            txn(2, T0 + MIN, payee="Q1", device_id="d1"),
+            txn(3, T0 + 2 * MIN, payee="Q2", device_id="d2"),
+            txn(4, T0 + 3 * MIN, payee="Q3"),
+        ]
+    )
+    assert col(rows, "payee.new_for_payer") == [1, 0, 1, 1]
+    assert col(rows, "payer.new_device") == [1, 0, 1, None]
+    assert col(rows, "payer.new_payees_24h") == [0, 1, 1, 2]
+
+
+def test_hour_night_and_account_age_in_the_bank_time_zone() -> None:
+    e = FeatureEngine()
+    rows = e.process(
+        [
+            txn(1, T0, payer_account_opened=date(2026, 2, 28), payee_account_opened=date(2026, 2, 1)),
+            txn(2, T0 + 17 * HOUR),  # 01:30 next day in UTC+8
+        ]
+    )
+    assert col(rows, "hour") == [8, 1]
+    assert col(rows, "night") == [0, 1]
+    assert col(rows, "payer.account_age_days")[0] == pytest.approx(1 + 30 / 1440)
+    assert col(rows, "payee.account_age_days")[1] == pytest.approx(28 + (30 + 17 * 60) / 1440)
+
+
+def test_dormant_account_reactivated() -> None:
+    e = FeatureEngine()
+    rows = e.process([txn(1, T0), txn(2, T0 + 5 * DAY), txn(3, T0 + 40 * DAY)])
+    assert col(rows, "payer.dormant_reactivated") == [0, 0, 1]
+
+
+def test_mule_fan_in_then_fast_out() -> None:
+    e = FeatureEngine()
+    inflows = [txn(i, T0 + i * MIN, payer=f"V{i}", payee="M", amount=10_000) for i in range(5)]
+    e.process(inflows)
+    # the mule forwards 45,000 of the 50,000 within minutes
+    e.process([txn(10, T0 + 6 * MIN, payer="M", payee="M2", amount=45_000)])
+    rows = e.process([txn(11, T0 + 7 * MIN, payer="V9", payee="M", amount=10_000)])
+    assert col(rows, "payee.distinct_payers_1h") == [5]
+    assert col(rows, "payee.inflow_24h") == [50_000]
+    assert col(rows, "payee.pass_through_30m") == [0.9]
+
+
+def test_shop_paid_by_many_but_not_passing_money_on() -> None:
+    e = FeatureEngine()
+    e.process([txn(i, T0 + i * MIN, payer=f"C{i}", payee="SHOP", amount=30) for i in range(40)])
+    e.process([txn(100, T0 + 3 * HOUR, payer="SHOP", payee="SUPPLIER", amount=900)])  # hours later
+    rows = e.process([txn(101, T0 + 3 * HOUR + MIN, payer="C99", payee="SHOP", amount=30)])
+    assert col(rows, "payee.distinct_payers_24h") == [40]
+    assert col(rows, "payee.pass_through_30m") == [0.0]
+
+
+def test_call_join_on_payer_phone() -> None:
+    e = FeatureEngine()
+    e.add_call(Call("c1", "+86130", "+852999", T0 - 10 * MIN, "flagged", duration_s=None))  # ongoing
+    e.add_call(Call("c2", "+86131", "+86100", T0 - 100 * MIN, "overseas", duration_s=60))  # 99 min ago
+    rows = e.process(
+        [
+            txn(1, T0, payer="A", payer_phone="+86130"),
+            txn(2, T0, payer="B", payer_phone="+86131"),
+            txn(3, T0, payer="C", payer_phone="+86132"),
+            txn(4, T0, payer="D"),
+        ]
+    )
+    assert col(rows, "call.active") == [1, 0, 0, None]
+    assert col(rows, "call.risky_within_30m") == [1, 0, 0, None]
+    assert col(rows, "call.risky_within_120m") == [1, 1, 0, None]
+    assert col(rows, "call.worst_risk_30m") == [REGISTRY.get("call.worst_risk_30m").encode("flagged"), None, None, None]
+    assert col(rows, "call.duration_s") == [600, 60, None, None]
+
+
+def test_mule_list_from_labels_with_expiry() -> None:
+    e = FeatureEngine()
+    e.add_label(Label("fraud", account="M", role="mule"), now_ms=T0)
+    rows = e.process([txn(1, T0 + DAY, payee="M"), txn(2, T0 + 91 * DAY, payee="M")])
+    assert col(rows, "payee.on_mule_list") == [1, 0]
