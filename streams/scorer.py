@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from streams.events import Transaction
 from streams.outputs import Verdict
 
@@ -13,5 +15,5 @@ class AllowAllScorer:
 
     version = "none"
 
-    def score(self, transactions: Sequence[Transaction], now_ms: int) -> list[Verdict]:
+    def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]:
         return [Verdict(action="allow", score=0.0) for _ in transactions]

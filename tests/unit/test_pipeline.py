@@ -20,7 +20,7 @@ def txn(i: int, amount: str = "10.00") -> bytes:
 class HoldBigOnes:
     version = "test-1"
 
-    def score(self, transactions, now_ms):
+    def score(self, transactions, features):
         return [Verdict("hold" if t.amount > 1000 else "allow", 1.0) for t in transactions]
 
 
@@ -50,8 +50,33 @@ def test_a_batch_of_only_broken_records_calls_no_scorer() -> None:
     class Exploding:
         version = "x"
 
-        def score(self, transactions, now_ms):
+        def score(self, transactions, features):
             raise AssertionError("scorer called for an empty batch")
 
     out = TransactionPipeline(Exploding()).process([record(b"[]", 0)], now_ms=0)
     assert len(out.dead_letters) == 1
+
+
+def test_redelivered_transaction_gets_the_identical_decision_and_is_not_decided_again() -> None:
+    pipeline = TransactionPipeline(HoldBigOnes(), Topics("d", "a", "dl"))
+    first = pipeline.process([record(txn(1, "5000"), 0)], now_ms=2_000)
+    again = pipeline.process([record(txn(1, "5000"), 0)], now_ms=9_000)
+    assert [m.value for m in again.messages] == [m.value for m in first.messages]  # decision and alert
+    assert again.transactions == [] and again.redelivered == 1
+
+
+def test_reused_txn_id_with_different_content_is_dead_lettered() -> None:
+    pipeline = TransactionPipeline(AllowAllScorer(), Topics("d", "a", "dl"))
+    pipeline.process([record(txn(1, "10.00"), 0)], now_ms=0)
+    out = pipeline.process([record(txn(1, "99.00"), 5), record(txn(1, "10.00"), 6), record(txn(1, "98.00"), 7)], 0)
+    assert [m.topic for m in out.messages] == ["dl", "d", "dl"]
+    letter = orjson.loads(out.messages[0].value)
+    assert letter["reason_class"] == "duplicate_txn_id"
+    assert letter["reason"] == "field 'txn_id': 't1' was already decided for a transaction with different content"
+
+
+def test_duplicate_inside_one_batch_is_decided_once() -> None:
+    pipeline = TransactionPipeline(AllowAllScorer(), Topics("d", "a", "dl"))
+    out = pipeline.process([record(txn(1), 0), record(txn(1), 1)], now_ms=0)
+    assert [m.topic for m in out.messages] == ["d"]
+    assert out.redelivered == 1
