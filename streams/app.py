@@ -7,18 +7,25 @@ the producer before each commit and `take_events` acks after the loop body), so 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 
 import faust
 
+from streams.errors import EventError
 from streams.metrics import Metrics
-from streams.outputs import RawRecord
+from streams.outputs import RawRecord, encode_dead_letter
 from streams.pipeline import Topics, TransactionPipeline
 from streams.settings import Settings
+from streams.side_inputs import follow
 
 log = logging.getLogger(__name__)
+
+CALLS_LOOKBACK_MS = 3 * 3_600_000  # the 120-minute call window plus lateness
+LABELS_LOOKBACK_MS = 90 * 86_400_000  # how long a confirmed mule stays on the list
 
 
 def build_app(settings: Settings, pipeline: TransactionPipeline, metrics: Metrics) -> faust.App:
@@ -46,9 +53,15 @@ def build_app(settings: Settings, pipeline: TransactionPipeline, metrics: Metric
     )
     pipeline.topics = producer_topics
 
+    side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
+
     @app.agent(transactions, name="score-transactions")
     async def score_transactions(stream: faust.StreamT) -> None:
+        waited = False
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            if not waited:  # score nothing before the call and mule-list state is rebuilt
+                await _wait_ready(side_inputs_ready)
+                waited = True
             records = [
                 RawRecord(
                     value=e.message.value,
@@ -78,7 +91,48 @@ def build_app(settings: Settings, pipeline: TransactionPipeline, metrics: Metric
             for error in outcome.dead_letters:
                 log.warning("dead letter: %s", error)
 
+    async def dead_letter(record: RawRecord, error: EventError) -> None:
+        metrics.dead_letters.labels(record.topic.removeprefix(settings.topic_prefix), error.reason_class).inc()
+        log.warning("dead letter from %s: %s", record.topic, error)
+        value = encode_dead_letter(record, error, int(time.time() * 1000))
+        await app.producer.send(producer_topics.dead_letters, record.key, value, None, None, None)
+
+    aiokafka_config = _aiokafka_config(settings)
+
+    def side_input_task(kind: str, lookback_ms: int) -> Callable[[], Awaitable[None]]:
+        async def follow_side_input() -> None:
+            await follow(
+                settings.topic(kind),
+                kind,
+                lookback_ms,
+                pipeline.engine,
+                dead_letter,
+                aiokafka_config,
+                side_inputs_ready[kind],
+            )
+
+        follow_side_input.__name__ = f"follow_{kind}"
+        return follow_side_input
+
+    app.task(side_input_task("calls", CALLS_LOOKBACK_MS))
+    app.task(side_input_task("labels", LABELS_LOOKBACK_MS))
+
     return app
+
+
+async def _wait_ready(events: dict[str, asyncio.Event], timeout: float = 60.0) -> None:
+    for name, event in events.items():
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            log.error("side input %s not caught up after %.0fs; scoring without it", name, timeout)
+
+
+def _aiokafka_config(settings: Settings) -> dict[str, object]:
+    config = dict(settings.kafka_client_config())
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_context"] = _ssl_context(settings)
+    return config
 
 
 def _credentials(settings: Settings) -> faust.auth.Credentials | None:

@@ -1,0 +1,87 @@
+"""Side inputs every worker needs in full: `calls` (joined on the payer's phone) and `labels` (the mule list).
+
+Transactions are partitioned by payer account, calls by phone and labels by account, so no partitioning
+puts a transaction and its call on the same worker. Each worker therefore reads *all* partitions of these
+two small topics with its own group-less consumer. On start it seeks back by time (the calls window, the
+mule-list expiry), which rebuilds that state from the topics themselves: no changelog is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.errors import EventError
+from streams.events import decode_call, decode_label
+from streams.features.engine import FeatureEngine
+from streams.outputs import RawRecord
+
+log = logging.getLogger(__name__)
+
+DeadLetterSink = Callable[[RawRecord, EventError], Awaitable[None]]
+
+
+def apply_side_input(engine: FeatureEngine, kind: str, record: RawRecord) -> None:
+    """Feed one side-input record to the engine; raises EventError for an invalid one."""
+    if kind == "calls":
+        engine.add_call(decode_call(record.value))  # type: ignore[arg-type]
+    else:
+        engine.add_label(decode_label(record.value), now_ms=record.timestamp_ms)  # type: ignore[arg-type]
+
+
+async def follow(
+    topic: str,
+    kind: str,
+    lookback_ms: int,
+    engine: FeatureEngine,
+    on_dead_letter: DeadLetterSink,
+    client_config: dict[str, object],
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Read every partition of `topic` from `lookback_ms` ago, forever; set `ready` once caught up."""
+    # Without a group, a subscribed consumer is assigned every partition of the topic.
+    consumer = AIOKafkaConsumer(topic, group_id=None, enable_auto_commit=False, **client_config)  # type: ignore[arg-type]
+    await consumer.start()
+    try:
+        tps = await _assignment(consumer, topic)
+        since = int(time.time() * 1000) - lookback_ms
+        offsets = await consumer.offsets_for_times({tp: since for tp in tps})
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            found = offsets.get(tp)
+            if found is None:
+                consumer.seek(tp, ends[tp])
+            else:
+                consumer.seek(tp, found.offset)
+        caught_up = ready is None
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for tp, messages in batches.items():
+                for m in messages:
+                    record = RawRecord(m.value, tp.topic, tp.partition, m.offset, m.timestamp, m.key)
+                    try:
+                        apply_side_input(engine, kind, record)
+                    except EventError as error:
+                        await on_dead_letter(record, error)
+            if not caught_up:
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                if all(positions[tp] >= ends[tp] for tp in tps):
+                    caught_up = True
+                    assert ready is not None
+                    ready.set()
+                    log.info("side input %s caught up", topic)
+    finally:
+        await consumer.stop()
+
+
+async def _assignment(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(300):
+        assigned = sorted(consumer.assignment())
+        if assigned:
+            return assigned
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"no partitions of {topic} were assigned after 30s; does the topic exist?")
