@@ -8,6 +8,7 @@ import sys
 import click
 
 from streams import __version__
+from streams.cli.backtest import backtest
 from streams.cli.io import produce, tail
 from streams.cli.rules import rules
 from streams.errors import SettingsError
@@ -69,6 +70,7 @@ def topics_create() -> None:
 
 
 main.add_command(rules)
+main.add_command(backtest)
 main.add_command(produce)
 main.add_command(tail)
 

@@ -95,8 +95,14 @@ class FeatureEngine:
         if opened is not None:
             row[c["payer.account_age_days"]] = (t - opened) / DAY_MS
         if payer is None:
-            for name in ("payer.txn_count_1h", "payer.txn_count_24h", "payer.amount_sum_1h", "payer.amount_sum_24h",
-                         "payer.new_payees_24h", "payer.dormant_reactivated"):  # fmt: skip
+            for name in (
+                "payer.txn_count_1h",
+                "payer.txn_count_24h",
+                "payer.amount_sum_1h",
+                "payer.amount_sum_24h",
+                "payer.new_payees_24h",
+                "payer.dormant_reactivated",
+            ):
                 row[c[name]] = 0.0
             row[c["payer.new_device"]] = np.nan if txn.device_id is None else 1.0
             return

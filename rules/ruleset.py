@@ -1,0 +1,195 @@
+"""Load, check and compile a ruleset: YAML -> schema -> parse -> type check -> fold -> kernel program.
+
+Every problem in every file is collected before failing; a ruleset with any problem is rejected whole.
+
+>>> ruleset = load_ruleset(default_ruleset_path())
+>>> ruleset.version                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rules import ast
+from rules.checker import Checker
+from rules.codegen import fold, generate
+from rules.errors import Problem, RuleError
+from rules.features import REGISTRY, FeatureRegistry
+from rules.loader import FLOORS, FileContents, HeaderSpec, RuleSpec, read_file, rule_files
+from rules.parser import ParseError, parse
+from scoring.program import Program
+
+DEFAULT_RULESET = Path(__file__).parent / "default"
+
+
+def default_ruleset_path() -> Path:
+    return DEFAULT_RULESET
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    description: str
+    score: float
+    action: str | None  # the floor: the decision is at least this when the rule fires
+    mode: str  # active or shadow
+    tags: tuple[str, ...]
+    features: tuple[str, ...]  # what the rule reads; decisions report these values as the reason
+    source: str  # path:line
+
+    @property
+    def shadow(self) -> bool:
+        return self.mode == "shadow"
+
+
+@dataclass(frozen=True)
+class CompiledRuleset:
+    version: str
+    thresholds: tuple[float, float, float]  # lowest score for review, hold, block
+    hold_minutes: float
+    rules: tuple[RuleInfo, ...]
+    program: Program
+    source: str
+
+    def rule_index(self, rule_id: str) -> int:
+        return next(i for i, r in enumerate(self.rules) if r.id == rule_id)
+
+
+def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> CompiledRuleset:
+    """Compile the ruleset at `path` (a file or a directory). Raises RuleError listing every problem."""
+    path = Path(path)
+    problems: list[Problem] = []
+    if not path.exists():
+        raise RuleError([Problem(str(path), 1, 1, "missing_file", "no such file or directory")])
+    files = rule_files(path)
+    if not files:
+        raise RuleError([Problem(str(path), 1, 1, "missing_file", "no *.yaml rule files in this directory")])
+    contents = [read_file(f, problems) for f in files]
+    headers = [h for c in contents for h in c.headers]
+    header = _one_header(headers, str(path), problems, any(p.kind == "yaml" for p in problems))
+
+    seen: dict[str, RuleSpec] = {}
+    compiled: list[tuple[RuleSpec, ast.Node]] = []
+    for content in contents:
+        for spec in content.rules:
+            if spec.id in seen:
+                first = seen[spec.id].where
+                problems.append(
+                    Problem(
+                        spec.where.path,
+                        spec.where.line,
+                        spec.where.column,
+                        "duplicate_id",
+                        f"duplicate id, first defined at {first.path}:{first.line}",
+                        spec.id,
+                    )
+                )
+                continue
+            seen[spec.id] = spec
+            node = _compile_expression(spec, content, registry, problems)
+            if node is not None:
+                compiled.append((spec, node))
+    if problems or header is None:
+        raise RuleError(sorted(problems, key=lambda p: (p.path, p.line, p.column)))
+
+    infos = tuple(
+        RuleInfo(
+            s.id,
+            s.description,
+            s.score,
+            s.action,
+            s.mode,
+            s.tags,
+            tuple(ast.features_used(n)),
+            f"{s.where.path}:{s.where.line}",
+        )
+        for s, n in compiled
+    )
+    program = Program.build(
+        rules=[generate(fold(n), registry) for _, n in compiled],
+        scores=[s.score for s, _ in compiled],
+        floors=[0 if s.action is None else FLOORS.index(s.action) + 1 for s, _ in compiled],
+        shadow=[s.mode == "shadow" for s, _ in compiled],
+        thresholds=header.thresholds,
+        n_features=len(registry),
+    )
+    return CompiledRuleset(header.version, header.thresholds, header.hold_minutes, infos, program, str(path))
+
+
+def _one_header(headers: list[HeaderSpec], path: str, problems: list[Problem], broken: bool) -> HeaderSpec | None:
+    if len(headers) > 1:
+        first = headers[0].where
+        for h in headers[1:]:
+            problems.append(
+                Problem(
+                    h.where.path,
+                    h.where.line,
+                    h.where.column,
+                    "two_headers",
+                    f"a second 'ruleset' header; the first is at {first.path}:{first.line}",
+                )
+            )
+        return None
+    if not headers:
+        if not broken and not any(
+            p.kind in ("schema", "missing_field", "threshold_order", "wrong_type", "unknown_key") and p.rule is None
+            for p in problems
+        ):
+            problems.append(
+                Problem(path, 1, 1, "missing_header", "no 'ruleset:' header with version and thresholds in any file")
+            )
+        return None
+    return headers[0]
+
+
+def _compile_expression(
+    spec: RuleSpec, content: FileContents, registry: FeatureRegistry, problems: list[Problem]
+) -> ast.Node | None:
+    try:
+        node = parse(spec.when)
+    except ParseError as exc:
+        line, col = expression_position(spec.when_node, spec.when, exc.pos, content.lines)
+        problems.append(Problem(spec.where.path, line, col, "syntax", exc.message, spec.id))
+        return None
+    found = Checker(registry).check_condition(node)
+    for p in found:
+        line, col = expression_position(spec.when_node, spec.when, p.pos, content.lines)
+        problems.append(Problem(spec.where.path, line, col, p.kind, p.message, spec.id, p.suggestion))
+    return None if found else node
+
+
+def expression_position(node: yaml.ScalarNode, text: str, offset: int, lines: list[str]) -> tuple[int, int]:
+    """1-based file line and column of character `offset` of a `when` scalar's value.
+
+    Plain and quoted scalars start at the node's mark (after the quote); block scalars (| >) start on the
+    next line at its indentation; continuation lines of a multi-line scalar are joined by one character.
+    """
+    start_line = node.start_mark.line
+    if node.style in ("|", ">"):
+        segments = []
+        for i in range(start_line + 1, len(lines)):
+            raw = lines[i]
+            if raw.strip() == "" and segments:
+                segments.append((i, len(raw), ""))
+                continue
+            indent = len(raw) - len(raw.lstrip(" "))
+            if segments and indent <= node.start_mark.column and raw.strip():
+                break
+            segments.append((i, indent, raw[indent:]))
+    else:
+        first_col = node.start_mark.column + (1 if node.style in ("'", '"') else 0)
+        segments = [(start_line, first_col, lines[start_line][first_col:] if start_line < len(lines) else text)]
+        for i in range(start_line + 1, min(node.end_mark.line + 1, len(lines))):
+            raw = lines[i]
+            indent = len(raw) - len(raw.lstrip(" "))
+            segments.append((i, indent, raw[indent:]))
+    remaining = offset
+    for line_index, col, content in segments:
+        if remaining <= len(content):
+            return line_index + 1, col + remaining + 1
+        remaining -= len(content) + 1  # the joining newline or space
+    last_line, col, content = segments[-1] if segments else (start_line, node.start_mark.column, "")
+    return last_line + 1, col + len(content) + 1

@@ -1,0 +1,72 @@
+"""`interceptor backtest`: replay files through the worker's pipeline and report what it would have decided."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import orjson
+
+from streams.settings import Settings
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.option("--transactions", "transactions_path", type=_FILE, required=True, help="Transactions, JSON lines.")
+@click.option("--calls", "calls_path", type=_FILE, help="Calls feed, JSON lines.")
+@click.option("--labels", "labels_path", type=_FILE, help="Ground truth labels, JSON lines (for quality figures).")
+@click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), help="Ruleset (default: shipped).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the decisions, JSON lines.",
+)
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write report JSON here."
+)
+@click.option("--batch-size", type=int, default=Settings().batch_max, show_default=True, help="Transactions per batch.")
+def backtest(
+    transactions_path: Path,
+    calls_path: Path | None,
+    labels_path: Path | None,
+    rules_path: Path | None,
+    out_path: Path,
+    report_path: Path | None,
+    batch_size: int,
+) -> None:
+    """Replay history through the same features and kernel as the worker, without a broker."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from streams.backtest import load_calls, load_truth, replay
+    from streams.pipeline import TransactionPipeline
+    from streams.quality import measure
+    from streams.scorer import load_scorer
+    from streams.views import print_report
+
+    console = Console(stderr=True)
+    pipeline = TransactionPipeline(load_scorer(rules_path))
+    if calls_path:
+        for error in load_calls(pipeline, calls_path):
+            console.print(f"[yellow]skipped call[/] {error}")
+    truth = load_truth(labels_path) if labels_path else {}
+    total = sum(1 for line in transactions_path.open("rb") if line.strip())
+    decisions: list[dict] = []
+    with out_path.open("wb") as out, Progress(console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=total)
+
+        def keep(record: bytes) -> None:
+            out.write(record + b"\n")
+            decisions.append(orjson.loads(record))
+
+        summary = replay(pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n))
+    report = measure(decisions, truth).report()
+    report["dead_letters"] = summary.dead_letters
+    report["ruleset"] = pipeline.scorer.version
+    print_report(report, Console())
+    if report_path:
+        report_path.write_text(json.dumps(report, indent=2) + "\n")
