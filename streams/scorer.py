@@ -1,18 +1,23 @@
-"""Scorers the pipeline can use."""
+"""Scorers the pipeline can use: the compiled ruleset on the numba kernel, or allow-all."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from rules.features import REGISTRY, FeatureType
+from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
+from scoring.kernel import score_batch, warm_up
+from scoring.program import ACTIONS
 from streams.events import Transaction
-from streams.outputs import Verdict
+from streams.outputs import Reason, Verdict
 
 
 class AllowAllScorer:
-    """Allows everything; used where no ruleset is loaded yet."""
+    """Allows everything; for tests of the plumbing."""
 
     version = "none"
 
@@ -20,6 +25,54 @@ class AllowAllScorer:
         return [Verdict(action="allow", score=0.0) for _ in transactions]
 
 
-def load_scorer(rules_path: Path | None) -> AllowAllScorer:
-    """The scorer for a ruleset path (None = the shipped default ruleset)."""
-    return AllowAllScorer()
+class RulesetScorer:
+    """Scores a batch in one kernel call and explains each fired active rule with the values it read."""
+
+    def __init__(self, ruleset: CompiledRuleset) -> None:
+        warm_up(ruleset.program)
+        self.ruleset = ruleset
+        self._columns = [[REGISTRY.column(f) for f in rule.features] for rule in ruleset.rules]
+
+    @property
+    def version(self) -> str:
+        return self.ruleset.version
+
+    def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]:
+        result = score_batch(self.ruleset.program, features)
+        verdicts = [
+            Verdict(ACTIONS[a], float(s)) for a, s in zip(result.action.tolist(), result.score.tolist(), strict=True)
+        ]
+        rules = self.ruleset.rules
+        for i in np.flatnonzero(result.fired.any(axis=1)).tolist():
+            fired = np.flatnonzero(result.fired[i]).tolist()
+            reasons = tuple(
+                Reason(rules[k].id, rules[k].score, rules[k].description, self._values(features[i], k))
+                for k in fired
+                if not rules[k].shadow
+            )
+            shadow = tuple(rules[k].id for k in fired if rules[k].shadow)
+            verdicts[i] = Verdict(verdicts[i].action, verdicts[i].score, reasons, shadow)
+        return verdicts
+
+    def _values(self, row: np.ndarray, rule: int) -> dict[str, float | str | bool | None]:
+        return {
+            name: _readable(name, float(row[col]))
+            for name, col in zip(self.ruleset.rules[rule].features, self._columns[rule], strict=True)
+        }
+
+
+def _readable(name: str, value: float) -> float | str | bool | None:
+    if math.isnan(value):
+        return None
+    feature = REGISTRY.get(name)
+    assert feature is not None
+    if feature.type is FeatureType.BOOL:
+        return value == 1.0
+    if feature.type is FeatureType.CATEGORY:
+        return feature.categories[int(value)]
+    return value
+
+
+def load_scorer(rules_path: Path | None) -> RulesetScorer:
+    """The scorer for a ruleset path (None = the shipped default ruleset). Raises RuleError if invalid."""
+    return RulesetScorer(load_ruleset(rules_path or default_ruleset_path()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -41,7 +42,7 @@ def worker() -> None:
     from streams.app import build_app
     from streams.metrics import Metrics
     from streams.pipeline import TransactionPipeline
-    from streams.scorer import AllowAllScorer
+    from streams.scorer import load_scorer
     from streams.topics import ensure_topics
 
     ensure_topics(settings)
@@ -50,7 +51,9 @@ def worker() -> None:
     metrics.up_since.set_to_current_time()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=registry)
-    app = build_app(settings, TransactionPipeline(AllowAllScorer()), metrics)
+    app = build_app(
+        settings, TransactionPipeline(load_scorer(Path(settings.rules_path) if settings.rules_path else None)), metrics
+    )
     Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
 
 
