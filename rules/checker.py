@@ -49,7 +49,7 @@ class Checker:
         self.problems = []
         found = self.type_of(node)
         if found is not None and found != BOOL:
-            self._add("not_boolean", f"'when' must be a true/false condition, found a {_name(found)} expression", node)
+            self._add("not_boolean", f"'when' must be a true/false condition, found {_name(found)}", node)
         return self.problems
 
     def _add(self, kind: str, message: str, node: ast.Node, suggestion: str | None = None) -> None:

@@ -170,15 +170,16 @@ def expression_position(node: yaml.ScalarNode, text: str, offset: int, lines: li
     start_line = node.start_mark.line
     if node.style in ("|", ">"):
         segments = []
+        block_indent = None
         for i in range(start_line + 1, len(lines)):
             raw = lines[i]
-            if raw.strip() == "" and segments:
-                segments.append((i, len(raw), ""))
-                continue
             indent = len(raw) - len(raw.lstrip(" "))
-            if segments and indent <= node.start_mark.column and raw.strip():
-                break
-            segments.append((i, indent, raw[indent:]))
+            if raw.strip() and block_indent is None:
+                block_indent = indent
+            elif raw.strip() and block_indent is not None and indent < block_indent:
+                break  # the block ended
+            cut = min(indent, block_indent if block_indent is not None else indent)
+            segments.append((i, cut, raw[cut:]))
     else:
         first_col = node.start_mark.column + (1 if node.style in ("'", '"') else 0)
         segments = [(start_line, first_col, lines[start_line][first_col:] if start_line < len(lines) else text)]

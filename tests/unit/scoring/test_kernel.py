@@ -1,0 +1,206 @@
+"""The numba kernel against the plain-Python reference, on random rulesets and random batches."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules import ast
+from rules.codegen import fold, generate
+from rules.features import REGISTRY, FeatureType
+from scoring.errors import ScoringError
+from scoring.kernel import _score_rows, score_batch
+from scoring.program import Op, Program
+from tests.unit.scoring.reference import evaluate, score_row
+
+NUMBERS = [f.name for f in REGISTRY if f.type is FeatureType.NUMBER]
+BOOLS = [f.name for f in REGISTRY if f.type is FeatureType.BOOL]
+CATEGORIES = [f for f in REGISTRY if f.type is FeatureType.CATEGORY]
+VALUES = st.sampled_from([0.0, 1.0, -1.0, 0.5, 3.0, 5000.0, 49999.99, 1e12, -7.25])
+
+
+def numeric(depth: int) -> st.SearchStrategy[ast.Node]:
+    leaf = st.one_of(VALUES.map(lambda v: ast.Num(v, 0)), st.sampled_from(NUMBERS).map(lambda n: ast.Feature(n, 0)))
+    if depth == 0:
+        return leaf
+    sub = numeric(depth - 1)
+    return st.one_of(
+        leaf,
+        sub.map(lambda n: ast.Neg(n, 0)),
+        st.builds(lambda op, a, b: ast.Arith(op, a, b, 0), st.sampled_from("+-*/"), sub, sub),
+    )
+
+
+def category_test() -> st.SearchStrategy[ast.Node]:
+    def build(feature, op, values, negated, use_list):
+        f = ast.Feature(feature.name, 0)
+        if use_list:
+            return ast.InList(f, tuple(ast.Str(v, 0) for v in values), negated, 0)
+        return ast.Compare(op, f, ast.Str(values[0], 0), 0)
+
+    return st.sampled_from(CATEGORIES).flatmap(
+        lambda feature: st.builds(
+            build,
+            st.just(feature),
+            st.sampled_from(["==", "!="]),
+            st.lists(st.sampled_from(feature.categories), min_size=1, max_size=3),
+            st.booleans(),
+            st.booleans(),
+        )
+    )
+
+
+def boolean(depth: int) -> st.SearchStrategy[ast.Node]:
+    num = numeric(1)
+    leaf = st.one_of(
+        st.booleans().map(lambda b: ast.Bool(b, 0)),
+        st.sampled_from(BOOLS).map(lambda n: ast.Feature(n, 0)),
+        st.builds(
+            lambda op, a, b: ast.Compare(op, a, b, 0), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), num, num
+        ),
+        category_test(),
+        st.builds(lambda a, lo, hi: ast.Between(a, lo, hi, 0), num, num, num),
+        st.builds(
+            lambda a, items, neg: ast.InList(a, tuple(ast.Num(v, 0) for v in items), neg, 0),
+            num,
+            st.lists(VALUES, min_size=1, max_size=3),
+            st.booleans(),
+        ),
+    )
+    if depth == 0:
+        return leaf
+    sub = boolean(depth - 1)
+    return st.one_of(
+        leaf,
+        sub.map(lambda n: ast.Not(n, 0)),
+        st.builds(lambda op, a, b: ast.Logic(op, a, b, 0), st.sampled_from(["and", "or"]), sub, sub),
+    )
+
+
+def feature_value(feature) -> st.SearchStrategy[float]:
+    missing = st.just(math.nan)
+    if feature.type is FeatureType.BOOL:
+        return st.one_of(missing, st.sampled_from([0.0, 1.0]))
+    if feature.type is FeatureType.CATEGORY:
+        return st.one_of(missing, st.integers(0, len(feature.categories) - 1).map(float))
+    return st.one_of(missing, VALUES, st.floats(-1e6, 1e6, allow_nan=False))
+
+
+ROWS = st.lists(st.tuples(*[feature_value(f) for f in REGISTRY]), min_size=1, max_size=8)
+RULES = st.lists(
+    st.tuples(boolean(2), st.sampled_from([0.0, 10.0, 25.0, 40.0]), st.integers(0, 3), st.booleans()),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules=RULES, rows=ROWS, thresholds=st.sampled_from([(10.0, 30.0, 60.0), (25.0, 50.0, 75.0)]))
+def test_kernel_agrees_with_the_reference(rules, rows, thresholds) -> None:
+    program = Program.build(
+        rules=[generate(fold(node)) for node, _, _, _ in rules],
+        scores=[s for _, s, _, _ in rules],
+        floors=[f for _, _, f, _ in rules],
+        shadow=[sh for _, _, _, sh in rules],
+        thresholds=thresholds,
+        n_features=len(REGISTRY),
+    )
+    features = np.array(rows, dtype=np.float64)
+    result = score_batch(program, features)
+    for i, row in enumerate(rows):
+        named = dict(zip(REGISTRY.names, row, strict=True))
+        score, action, fired = score_row(rules, thresholds, named)
+        assert result.fired[i].tolist() == fired
+        assert result.score[i] == score
+        assert result.action[i] == action
+
+
+@settings(max_examples=200, deadline=None)
+@given(node=boolean(3), rows=ROWS)
+def test_folding_never_changes_the_answer(node, rows) -> None:
+    for row in rows:
+        named = dict(zip(REGISTRY.names, row, strict=True))
+        assert evaluate(fold(node), named) == evaluate(node, named)
+
+
+def test_missing_values_never_fire_a_rule_even_under_not() -> None:
+    amount = ast.Feature("amount", 0)
+    cond = ast.Not(ast.Compare(">", amount, ast.Num(5, 0), 0), 0)
+    program = Program.build([generate(cond)], [10.0], [0], [False], (5.0, 20.0, 30.0), len(REGISTRY))
+    rows = np.full((2, len(REGISTRY)), np.nan)
+    rows[1, REGISTRY.column("amount")] = 1.0
+    result = score_batch(program, rows)
+    assert result.fired[:, 0].tolist() == [False, True]
+    assert result.action.tolist() == [0, 1]
+
+
+def test_division_by_zero_is_unknown_not_a_crash() -> None:
+    cond = ast.Compare(
+        ">", ast.Arith("/", ast.Feature("amount", 0), ast.Feature("payer.amount_sum_1h", 0), 0), ast.Num(1, 0), 0
+    )
+    program = Program.build([generate(cond)], [10.0], [0], [False], (5.0, 20.0, 30.0), len(REGISTRY))
+    rows = np.full((1, len(REGISTRY)), np.nan)
+    rows[0, REGISTRY.column("amount")] = 5.0
+    rows[0, REGISTRY.column("payer.amount_sum_1h")] = 0.0
+    assert score_batch(program, rows).fired.tolist() == [[False]]
+
+
+def test_shadow_rules_fire_but_never_change_the_action() -> None:
+    program = Program.build(
+        [[(Op.CONST, 1.0)], [(Op.CONST, 1.0)]], [10.0, 90.0], [0, 3], [False, True], (5.0, 20.0, 30.0), 1
+    )
+    result = score_batch(program, np.zeros((1, 1)))
+    assert result.score.tolist() == [10.0]
+    assert result.action.tolist() == [1]
+    assert result.fired_active.tolist() == [[True, False]]
+    assert result.fired_shadow.tolist() == [[False, True]]
+
+
+def test_kernel_runs_inside_another_jitted_function() -> None:
+    program = Program.build(
+        [[(Op.LOAD, 0.0), (Op.CONST, 2.0), (Op.GT, 0.0)]], [50.0], [0], [False], (10.0, 40.0, 90.0), 1
+    )
+
+    @numba.njit
+    def caller(features, p_ops, p_args, p_start, p_score, p_floor, p_shadow, p_thr, depth):
+        n = features.shape[0]
+        score = np.zeros(n)
+        action = np.zeros(n, dtype=np.int8)
+        fired = np.zeros((n, p_start.shape[0] - 1), dtype=np.bool_)
+        _score_rows(features, p_ops, p_args, p_start, p_score, p_floor, p_shadow, p_thr, depth, score, action, fired)
+        return action
+
+    p = program
+    action = caller(np.array([[1.0], [3.0]]), p.ops, p.args, p.rule_start, p.rule_score, p.rule_floor, p.rule_shadow,
+                    p.thresholds, p.stack_depth)  # fmt: skip
+    assert action.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (np.zeros((2, 3), dtype=np.float32), "features must be a float64 numpy array, got float32"),
+        ([[1.0, 2.0, 3.0]], "features must be a float64 numpy array, got list"),
+        (np.zeros((2, 4)), r"features must have shape \(n, 3\), got \(2, 4\)"),
+        (np.zeros(3), r"features must have shape \(n, 3\), got \(3,\)"),
+        (np.asfortranarray(np.zeros((2, 3))), "C-contiguous"),
+    ],
+)
+def test_wrapper_rejects_wrong_input_with_a_clear_sentence(features, message) -> None:
+    program = Program.build([[(Op.CONST, 1.0)]], [1.0], [0], [False], (5.0, 20.0, 30.0), 3)
+    with pytest.raises(ScoringError, match=message):
+        score_batch(program, features)
+
+
+def test_program_rejects_bad_code() -> None:
+    with pytest.raises(ScoringError, match="stack underflow at AND"):
+        Program.build([[(Op.CONST, 1.0), (Op.AND, 0.0)]], [1.0], [0], [False], (5.0, 20.0, 30.0), 1)
+    with pytest.raises(ScoringError, match=r"LOAD of column 7 outside 0\.\.0"):
+        Program.build([[(Op.LOAD, 7.0)]], [1.0], [0], [False], (5.0, 20.0, 30.0), 1)
+    with pytest.raises(ScoringError, match="thresholds must rise"):
+        Program.build([[(Op.CONST, 1.0)]], [1.0], [0], [False], (50.0, 20.0, 30.0), 1)
