@@ -1,0 +1,82 @@
+"""`interceptor rules check|test|features` as a rule author (and a rule repo's CI) sees them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rules.features import REGISTRY
+from streams.cli.main import main
+
+TESTDATA = Path(__file__).parent / "testdata"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["rules", *args])
+
+
+def test_check_accepts_the_default_ruleset() -> None:
+    result = run("check")
+    assert result.exit_code == 0
+    assert result.output.startswith("OK: 11 rules (1 shadow), version telecom-default-")
+
+
+def test_check_reports_every_problem_with_its_place_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        'ruleset: {version: "1", thresholds: {review: 1, hold: 2, block: 3}}\n'
+        "rules:\n"
+        "  - {id: a, description: d, when: amont > 1, score: 1}\n"
+        "  - {id: b, description: d, when: night, score: 1, action: frezee}\n"
+    )
+    result = run("check", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}:3:35: rule \"a\": unknown feature 'amont' (did you mean 'amount'?)" in result.output
+    assert f"{bad}:4:57: rule \"b\": 'action' must be one of review, hold, block, found 'frezee'" in result.output
+    assert "FAILED: 2 problem(s)" in result.output
+
+
+def test_check_of_a_missing_path_is_a_usage_error() -> None:
+    assert run("check", "/nonexistent/rules").exit_code == 2
+
+
+def test_rules_test_passes_on_the_default_ruleset() -> None:
+    result = run("test")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("passed, 0 failed")
+
+
+def test_failing_rule_test_says_what_was_expected_and_what_happened(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        'ruleset: {version: "1", thresholds: {review: 10, hold: 20, block: 30}}\n'
+        "rules:\n  - {id: big, description: d, when: amount > 1000, score: 15}\n"
+    )
+    (tmp_path / "r.test.yaml").write_text(
+        "tests:\n"
+        "  - name: small payment\n    features: {amount: 5}\n    action: allow\n"
+        "  - name: big payment held\n    features: {amount: 5000}\n    fired: [big]\n    action: hold\n"
+    )
+    result = run("test", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"FAIL {tmp_path / 'r.test.yaml'}:5: big payment held" in result.output
+    assert "expected action hold, got review" in result.output
+    assert "(score 15; fired: big)" in result.output
+    assert result.output.strip().endswith("1 passed, 1 failed")
+
+
+def test_malformed_test_file_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text('ruleset: {version: "1", thresholds: {review: 1, hold: 2, block: 3}}\nrules: []\n')
+    (tmp_path / "r.test.yaml").write_text("tests:\n  - name: x\n    features: {amout: 5}\n")
+    result = run("test", str(tmp_path))
+    assert result.exit_code == 1
+    assert "unknown feature 'amout'" in result.output
+
+
+def test_features_lists_the_registry_in_every_format() -> None:
+    as_json = json.loads(run("features", "--format", "json").output)
+    assert [f["name"] for f in as_json] == list(REGISTRY.names)
+    markdown = run("features", "--format", "markdown").output
+    assert all(f"`{name}`" in markdown for name in REGISTRY.names)
+    assert run("features").exit_code == 0
