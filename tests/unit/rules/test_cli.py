@@ -34,7 +34,7 @@ def test_check_reports_every_problem_with_its_place_and_exits_1(tmp_path: Path) 
     result = run("check", str(bad))
     assert result.exit_code == 1
     assert f"{bad}:3:35: rule \"a\": unknown feature 'amont' (did you mean 'amount'?)" in result.output
-    assert f"{bad}:4:57: rule \"b\": 'action' must be one of review, hold, block, found 'frezee'" in result.output
+    assert f"{bad}:4:60: rule \"b\": 'action' must be one of review, hold, block, found 'frezee'" in result.output
     assert "FAILED: 2 problem(s)" in result.output
 
 
