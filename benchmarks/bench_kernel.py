@@ -15,12 +15,12 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from rules.features import REGISTRY, FeatureType  # noqa: E402
-from rules.ruleset import default_ruleset_path, load_ruleset  # noqa: E402
-from scoring.kernel import score_batch, warm_up  # noqa: E402
-from scoring.program import Op, Program  # noqa: E402
+from rules.features import REGISTRY, FeatureType
+from rules.ruleset import default_ruleset_path, load_ruleset
+from scoring.kernel import score_batch, warm_up
+from scoring.program import Op, Program
 
 
 def random_rows(n: int, rng: np.random.Generator) -> np.ndarray:
