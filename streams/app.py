@@ -19,6 +19,7 @@ from streams.errors import EventError
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
 from streams.pipeline import Topics, TransactionPipeline
+from streams.reload import RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
 
@@ -28,7 +29,9 @@ CALLS_LOOKBACK_MS = 3 * 3_600_000  # the 120-minute call window plus lateness
 LABELS_LOOKBACK_MS = 90 * 86_400_000  # how long a confirmed mule stays on the list
 
 
-def build_app(settings: Settings, pipeline: TransactionPipeline, metrics: Metrics) -> faust.App:
+def build_app(
+    settings: Settings, pipeline: TransactionPipeline, metrics: Metrics, watcher: RulesetWatcher | None = None
+) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url(),
@@ -113,6 +116,14 @@ def build_app(settings: Settings, pipeline: TransactionPipeline, metrics: Metric
 
         follow_side_input.__name__ = f"follow_{kind}"
         return follow_side_input
+
+    if watcher is not None:
+
+        @app.timer(settings.rules_poll_s)
+        async def reload_rules() -> None:
+            result = watcher.poll()
+            if result is not None:
+                metrics.ruleset_reloads.labels("success" if result.ok else "failure").inc()
 
     app.task(side_input_task("calls", CALLS_LOOKBACK_MS))
     app.task(side_input_task("labels", LABELS_LOOKBACK_MS))

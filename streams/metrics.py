@@ -74,7 +74,19 @@ class Metrics:
             buckets=BATCH_SIZE_BUCKETS,
             registry=registry,
         )
+        self.rule_hits = Counter(
+            "interceptor_rule_hits",
+            "Rules that fired, by rule and mode (active or shadow).",
+            ["rule", "mode"],
+            registry=registry,
+        )
         self.ruleset = Info("interceptor_ruleset", "The ruleset in force.", registry=registry)
+        self.ruleset_reloads = Counter(
+            "interceptor_ruleset_reloads",
+            "Ruleset reload attempts by result (success, failure).",
+            ["result"],
+            registry=registry,
+        )
         self.up_since = Gauge(
             "interceptor_start_time_seconds", "Unix time the worker process started.", registry=registry
         )
@@ -96,6 +108,14 @@ class Metrics:
             counts[key] = counts.get(key, 0) + 1
         for (action, channel), n in counts.items():
             self.decisions.labels(action, channel).inc(n)
+        hits: dict[tuple[str, str], int] = {}
+        for verdict in verdicts:
+            for reason in verdict.reasons:
+                hits[(reason.rule, "active")] = hits.get((reason.rule, "active"), 0) + 1
+            for rule in verdict.shadow:
+                hits[(rule, "shadow")] = hits.get((rule, "shadow"), 0) + 1
+        for (rule, mode), n in hits.items():
+            self.rule_hits.labels(rule, mode).inc(n)
         for error in dead:
             self.dead_letters.labels(topic, error.reason_class).inc()
         for ms in received_ms:

@@ -29,6 +29,7 @@ class Settings:
     topic_prefix: str = field(default="", metadata={"doc": "Prefix for every topic name (e.g. 'bank1.')"})
     partitions: int = field(default=4, metadata={"doc": "Partitions of the topics the worker creates"})
     rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
+    rules_poll_s: float = field(default=2.0, metadata={"doc": "How often to check the rules path for changes (s)"})
     data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
     store: str = field(default="memory://", metadata={"doc": "Faust table store: memory:// or rocksdb://"})
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})

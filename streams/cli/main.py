@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -36,25 +35,13 @@ def worker() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
-    from faust.worker import Worker
-    from prometheus_client import CollectorRegistry, start_http_server
+    from rules.errors import RuleError
+    from streams.worker import run_worker
 
-    from streams.app import build_app
-    from streams.metrics import Metrics
-    from streams.pipeline import TransactionPipeline
-    from streams.scorer import load_scorer
-    from streams.topics import ensure_topics
-
-    ensure_topics(settings)
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    metrics.up_since.set_to_current_time()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=registry)
-    app = build_app(
-        settings, TransactionPipeline(load_scorer(Path(settings.rules_path) if settings.rules_path else None)), metrics
-    )
-    Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
+    try:
+        run_worker(settings)
+    except RuleError as exc:
+        raise click.ClickException(f"the ruleset is invalid, the worker did not start:\n{exc}") from None
 
 
 @main.group()

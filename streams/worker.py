@@ -1,0 +1,39 @@
+"""Wiring of one worker process: settings -> ruleset -> pipeline -> metrics -> Faust app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
+from streams.app import build_app
+from streams.metrics import Metrics
+from streams.pipeline import TransactionPipeline
+from streams.reload import RulesetWatcher
+from streams.scorer import RulesetScorer
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+
+def run_worker(settings: Settings) -> None:
+    """Start the worker and block until it stops. Raises RuleError if the ruleset is invalid at start."""
+    from faust.worker import Worker
+
+    rules_path = Path(settings.rules_path) if settings.rules_path else default_ruleset_path()
+    ruleset = load_ruleset(rules_path)
+    metrics = Metrics(CollectorRegistry())
+    metrics.up_since.set_to_current_time()
+    pipeline = TransactionPipeline(RulesetScorer(ruleset))
+
+    def use(new: CompiledRuleset) -> None:
+        pipeline.scorer = RulesetScorer(new)
+        metrics.ruleset.info({"version": new.version, "rules": str(len(new.rules)), "source": new.source})
+
+    use(ruleset)
+    watcher = RulesetWatcher(rules_path, ruleset, use)
+    ensure_topics(settings)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, registry=metrics.registry)
+    app = build_app(settings, pipeline, metrics, watcher)
+    Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
