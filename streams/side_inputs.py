@@ -48,9 +48,11 @@ async def follow(
     await consumer.start()
     try:
         tps = await _assignment(consumer, topic)
+        # End offsets first: a message that arrives while we look up times then lies at or after the end
+        # we seek to, so it is read, not skipped.
+        ends = await consumer.end_offsets(tps)
         since = int(time.time() * 1000) - lookback_ms
         offsets = await consumer.offsets_for_times({tp: since for tp in tps})
-        ends = await consumer.end_offsets(tps)
         for tp in tps:
             found = offsets.get(tp)
             if found is None:
