@@ -11,6 +11,7 @@ from streams import __version__
 from streams.cli.backtest import backtest
 from streams.cli.io import produce, tail
 from streams.cli.rules import rules
+from streams.cli.simulate import simulate
 from streams.errors import SettingsError
 from streams.settings import Settings
 
@@ -61,6 +62,7 @@ def topics_create() -> None:
 
 main.add_command(rules)
 main.add_command(backtest)
+main.add_command(simulate)
 main.add_command(produce)
 main.add_command(tail)
 

@@ -1,0 +1,212 @@
+"""Simulated bank customers and their honest activity, including the honest look-alikes of fraud.
+
+Everything is drawn from one `random.Random(seed)`, so a seed reproduces the same feed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass, field
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+MINUTE_MS = 60_000
+LOCAL_OFFSET_MS = 8 * HOUR_MS  # the simulated bank is in UTC+8
+
+
+@dataclass
+class SimConfig:
+    customers: int = 5000
+    days: int = 7
+    seed: int = 1
+    start_ms: int = 1_772_294_400_000 - LOCAL_OFFSET_MS  # 2026-03-01 00:00 in UTC+8
+    fraud_rate: float = 0.01  # share of customers who become victims during the period
+    typology_mix: dict[str, float] = field(
+        default_factory=lambda: {"impersonation": 0.5, "investment": 0.2, "account_takeover": 0.15, "mule_chain": 0.15}
+    )
+    split_limit: float = 50_000.0
+    lookalikes: bool = True
+    merchants: int = 60
+
+
+@dataclass
+class Customer:
+    account: str
+    phone: str
+    device: str
+    scale: float  # typical transfer amount
+    balance: float
+    opened: str  # ISO date
+    payees: list[str]
+    night_worker: bool = False
+    student: bool = False
+
+
+class Feed:
+    """Collects events; `emit_*` keep the contract's shape so the files can be replayed or produced as they are."""
+
+    def __init__(self) -> None:
+        self.transactions: list[dict] = []
+        self.calls: list[dict] = []
+        self.labels: list[dict] = []
+        self.truth: dict[str, str] = {}  # txn_id -> typology, for fraud only
+        self._n = 0
+
+    def transfer(
+        self,
+        ts: int,
+        payer: Customer | str,
+        payee: str,
+        amount: float,
+        *,
+        device: str | None = None,
+        channel: str = "mobile",
+        payee_opened: str | None = None,
+        typology: str | None = None,
+    ) -> dict:
+        self._n += 1
+        txn = {
+            "txn_id": f"t{self._n:08d}",
+            "ts": ts,
+            "payer_account": payer.account if isinstance(payer, Customer) else payer,
+            "payee_account": payee,
+            "amount": f"{max(amount, 1.0):.2f}",
+            "currency": "CNY",
+            "channel": channel,
+        }
+        if isinstance(payer, Customer):
+            txn |= {
+                "payer_phone": payer.phone,
+                "device_id": device or payer.device,
+                "payer_account_opened": payer.opened,
+            }
+        if payee_opened:
+            txn["payee_account_opened"] = payee_opened
+        self.transactions.append(txn)
+        if typology:
+            self.truth[txn["txn_id"]] = typology
+            self.labels.append({"txn_id": txn["txn_id"], "verdict": "fraud", "role": "victim", "typology": typology})
+        return txn
+
+    def call(self, started: int, callee: Customer, caller: str, risk: str, duration_s: float) -> None:
+        self._n += 1
+        self.calls.append(
+            {
+                "call_id": f"c{self._n:08d}",
+                "callee_phone": callee.phone,
+                "caller_number": caller,
+                "started_at": started,
+                "duration_s": round(duration_s, 1),
+                "caller_risk": risk,
+            }
+        )
+
+
+def make_customers(cfg: SimConfig, rng: random.Random, merchants: list[str]) -> list[Customer]:
+    people = []
+    for i in range(cfg.customers):
+        years = rng.uniform(0.5, 15)
+        student = cfg.lookalikes and rng.random() < 0.03
+        opened_days = rng.randint(2, 20) if student else int(years * 365)
+        opened = _iso_date(cfg.start_ms - opened_days * DAY_MS)
+        payees = [_account("6217", rng.randrange(10**10)) for _ in range(rng.randint(2, 6))]
+        payees += rng.sample(merchants, 3)
+        scale = math.exp(rng.gauss(math.log(300), 0.9))
+        people.append(
+            Customer(
+                account=_account("6222", i),
+                phone=f"+86138{i:08d}",
+                device=f"dev-{i:06d}",
+                scale=scale,
+                balance=scale * rng.uniform(40, 400),
+                opened=opened,
+                payees=payees,
+                night_worker=cfg.lookalikes and rng.random() < 0.03,
+                student=student,
+            )
+        )
+    return people
+
+
+def honest_activity(
+    cfg: SimConfig, rng: random.Random, people: list[Customer], merchants: list[str], feed: Feed
+) -> None:
+    for day in range(cfg.days):
+        day_ms = cfg.start_ms + day * DAY_MS
+        for c in people:
+            for _ in range(_poisson(rng, 1.4)):
+                ts = day_ms + _local_time(rng, c.night_worker)
+                if rng.random() < 0.5:
+                    feed.transfer(ts, c, rng.choice(c.payees[-3:]), c.scale * rng.uniform(0.05, 0.5), channel="pos")
+                elif rng.random() < 0.92:
+                    feed.transfer(ts, c, rng.choice(c.payees), c.scale * math.exp(rng.gauss(0, 0.6)))
+                else:  # an ordinary new payee (a new shop, a friend)
+                    payee = _account("6217", rng.randrange(10**10))
+                    c.payees.append(payee)
+                    feed.transfer(ts, c, payee, c.scale * math.exp(rng.gauss(0, 0.5)), channel="online")
+            if rng.random() < 0.02:  # an ordinary call from abroad or a virtual number (delivery, bank, spam)
+                risk = rng.choice(["overseas", "virtual", "normal"])
+                feed.call(day_ms + _local_time(rng, False), c, f"+{rng.randrange(10**10)}", risk, rng.uniform(20, 300))
+    if cfg.lookalikes:
+        _lookalikes(cfg, rng, people, merchants, feed)
+
+
+def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merchants: list[str], feed: Feed) -> None:
+    n = len(people)
+    span = cfg.days * DAY_MS
+    # relatives abroad call, then the customer sends money home (to a known payee, sometimes a new one)
+    for c in rng.sample(people, max(1, n // 100)):
+        ts = cfg.start_ms + rng.randrange(span)
+        feed.call(ts - 20 * MINUTE_MS, c, f"+852{rng.randrange(10**8)}", "overseas", rng.uniform(300, 1500))
+        payee = rng.choice(c.payees) if rng.random() < 0.7 else _account("6217", rng.randrange(10**10))
+        feed.transfer(ts, c, payee, rng.uniform(3000, 30000))
+    # large one-off payments to new payees: deposits, tuition, a car
+    for c in rng.sample(people, max(1, n // 80)):
+        ts = cfg.start_ms + rng.randrange(span)
+        feed.transfer(ts, c, _account("6228", rng.randrange(10**10)), rng.uniform(20000, 300000), channel="online")
+    # students with new accounts topped up by two or three relatives
+    for c in (p for p in people if p.student):
+        ts = cfg.start_ms + rng.randrange(span)
+        for k in range(rng.randint(2, 3)):
+            feed.transfer(
+                ts + k * rng.randrange(HOUR_MS),
+                _account("6225", rng.randrange(10**10)),
+                c.account,
+                rng.uniform(500, 3000),
+                channel="online",
+                payee_opened=c.opened,
+            )
+    # small shops paid by many distinct people (already in honest activity via merchants); shops pay suppliers
+    for m in merchants:
+        for day in range(cfg.days):
+            ts = cfg.start_ms + day * DAY_MS + 20 * HOUR_MS
+            feed.transfer(ts, m, _account("6260", rng.randrange(1000)), rng.uniform(2000, 8000), channel="online")
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    k, p, threshold = 0, 1.0, math.exp(-lam)
+    while True:
+        p *= rng.random()
+        if p < threshold:
+            return k
+        k += 1
+
+
+def _local_time(rng: random.Random, night_worker: bool) -> int:
+    """Milliseconds after local midnight, for a local hour drawn from a daily rhythm."""
+    hour = (
+        rng.choice([0, 1, 2, 3, 4, 5, 22, 23])
+        if night_worker
+        else rng.choice([8, 9, 10, 11, 12, 12, 13, 14, 15, 16, 17, 18, 19, 19, 20, 20, 21, 22])
+    )
+    return hour * HOUR_MS + rng.randrange(HOUR_MS)
+
+
+def _account(prefix: str, n: int) -> str:
+    return f"{prefix}{n:012d}"
+
+
+def _iso_date(ms: int) -> str:
+    return dt.datetime.fromtimestamp((ms + LOCAL_OFFSET_MS) / 1000, tz=dt.UTC).date().isoformat()

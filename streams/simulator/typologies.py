@@ -1,0 +1,124 @@
+"""Telecom-fraud typologies as they reach a bank: each victim's story, the mules' forwarding, and labels."""
+
+from __future__ import annotations
+
+import random
+
+from streams.simulator.population import DAY_MS, HOUR_MS, MINUTE_MS, Customer, Feed, SimConfig, _account, _iso_date
+
+RISKY = ("flagged", "overseas", "virtual")
+
+
+class MuleNetwork:
+    """First-level mules receive from victims and forward most of it within minutes to second-level mules."""
+
+    def __init__(self, cfg: SimConfig, rng: random.Random, feed: Feed) -> None:
+        self.cfg, self.rng, self.feed = cfg, rng, feed
+        self.mules = [_account("6230", i) for i in range(max(3, int(cfg.customers * cfg.fraud_rate / 3)))]
+        opened = {m: _iso_date(cfg.start_ms - rng.randint(1, 25) * DAY_MS) for m in self.mules}
+        self.opened = opened
+        for m in self.mules:
+            feed.labels.append({"account": m, "verdict": "fraud", "role": "mule"})
+
+    def pick(self) -> str:
+        return self.rng.choice(self.mules)
+
+    def receive(self, mule: str, ts: int, amount: float) -> None:
+        """The mule passes 85-95 % on within 3-25 minutes, to a second-level mule or a cash-out account."""
+        rng = self.rng
+        if rng.random() < 0.8:
+            onward = _account("6231", rng.randrange(10**6))
+            self.feed.transfer(
+                ts + rng.randint(3, 25) * MINUTE_MS,
+                mule,
+                onward,
+                amount * rng.uniform(0.85, 0.95),
+                typology="mule_chain",
+            )
+
+
+def impersonation(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
+    """A call from a risky number; during it, one or more large transfers to a new (mule) account."""
+    start = cfg.start_ms + rng.randrange(cfg.days * DAY_MS - 2 * HOUR_MS)
+    duration = rng.uniform(15, 90) * 60
+    feed.call(start, victim, f"+{rng.randrange(10**11)}", rng.choice(RISKY), duration)
+    mule = mules.pick()
+    total = min(victim.balance, rng.uniform(20_000, 300_000))
+    split = total > cfg.split_limit and rng.random() < 0.6
+    parts = _split(total, cfg.split_limit, rng) if split else [total]
+    ts = start + rng.randint(5, 12) * MINUTE_MS
+    for amount in parts:
+        feed.transfer(ts, victim, mule, amount, payee_opened=mules.opened[mule], typology="impersonation")
+        mules.receive(mule, ts, amount)
+        ts += rng.randint(2, 8) * MINUTE_MS
+
+
+def investment(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
+    """No call: escalating transfers to one new payee over days (the 'platform' lets them win first)."""
+    payee = _account("6232", rng.randrange(10**6))
+    ts = cfg.start_ms + rng.randrange(max(1, cfg.days - 4) * DAY_MS) + 10 * HOUR_MS
+    amount = rng.uniform(2_000, 8_000)
+    while ts < cfg.start_ms + cfg.days * DAY_MS:
+        feed.transfer(ts, victim, payee, amount, channel="online", typology="investment")
+        amount *= rng.uniform(1.8, 3.0)
+        ts += rng.randint(1, 2) * DAY_MS + rng.randrange(-3 * HOUR_MS, 3 * HOUR_MS)
+
+
+def account_takeover(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
+    """A new device at night drains most of the balance to a new payee in one or two transfers."""
+    night = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS + rng.randint(1, 4) * HOUR_MS
+    device = f"dev-x{rng.randrange(10**6)}"
+    mule = mules.pick()
+    left = victim.balance * rng.uniform(0.8, 0.95)
+    for k in range(rng.randint(1, 2)):
+        amount = left if k else left * rng.uniform(0.5, 1.0)
+        feed.transfer(
+            night + k * 4 * MINUTE_MS,
+            victim,
+            mule,
+            amount,
+            device=device,
+            payee_opened=mules.opened[mule],
+            typology="account_takeover",
+        )
+        mules.receive(mule, night + k * 4 * MINUTE_MS, amount)
+        left -= amount
+        if left < 100:
+            break
+
+
+def mule_recruit(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
+    """A fake-job victim is asked to 'process payments': several strangers pay them, they forward it on."""
+    ts = cfg.start_ms + rng.randrange(cfg.days * DAY_MS - 2 * HOUR_MS)
+    received = 0.0
+    for _ in range(rng.randint(4, 7)):
+        ts += rng.randint(2, 15) * MINUTE_MS
+        amount = rng.uniform(3_000, 15_000)
+        feed.transfer(
+            ts,
+            _account("6240", rng.randrange(10**8)),
+            victim.account,
+            amount,
+            channel="online",
+            payee_opened=victim.opened,
+            typology="mule_chain",
+        )
+        received += amount
+    feed.transfer(ts + rng.randint(5, 20) * MINUTE_MS, victim, mules.pick(), received * 0.9, typology="mule_chain")
+
+
+TYPOLOGIES = {
+    "impersonation": impersonation,
+    "investment": investment,
+    "account_takeover": account_takeover,
+    "mule_chain": mule_recruit,
+}
+
+
+def _split(total: float, limit: float, rng: random.Random) -> list[float]:
+    parts = []
+    while total > limit:
+        part = limit - rng.uniform(50, 1500)
+        parts.append(part)
+        total -= part
+    return [*parts, total] if total > 500 else parts
