@@ -209,6 +209,8 @@ def test_program_rejects_bad_code() -> None:
 def test_a_new_ruleset_is_data_not_a_new_compilation() -> None:
     rows = np.zeros((4, 2))
     for threshold in (1.0, 2.0, 3.0):
-        program = Program.build([[(Op.LOAD, 1.0), (Op.CONST, threshold), (Op.LT, 0.0)]], [5.0], [0], [False], (1.0, 2.0, 3.0), 2)
+        program = Program.build(
+            [[(Op.LOAD, 1.0), (Op.CONST, threshold), (Op.LT, 0.0)]], [5.0], [0], [False], (1.0, 2.0, 3.0), 2
+        )
         score_batch(program, rows)
     assert len(_score_rows.signatures) == 1
