@@ -46,7 +46,10 @@ def build_app(
         value_serializer="raw",
         broker_credentials=_credentials(settings),
         producer_acks=-1,  # a decision is only "sent" once every in-sync replica has it
-        producer_linger_ms=1,
+        producer_linger_ms=5,
+        producer_max_batch_size=1_048_576,
+        stream_buffer_maxsize=16_384,
+        broker_max_poll_records=5_000,
     )
     transactions = app.topic(settings.topic("transactions"), key_type=bytes, value_type=bytes)
     producer_topics = Topics(
@@ -90,7 +93,10 @@ def build_app(
                 outcome.received_ms,
                 now_ms,
                 time.perf_counter() - started,
+                getattr(pipeline.scorer, "tags", None),
             )
+            if outcome.transactions:
+                metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
             for error in outcome.dead_letters:
                 log.warning("dead letter: %s", error)
 
@@ -116,6 +122,16 @@ def build_app(
 
         follow_side_input.__name__ = f"follow_{kind}"
         return follow_side_input
+
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != transactions.get_topic_name():
+                continue
+            position = await consumer.position(tp)
+            if position is not None:
+                metrics.consumer_lag.labels(str(tp.partition)).set(max(0, consumer.highwater(tp) - position))
 
     if watcher is not None:
 

@@ -6,7 +6,7 @@ values with `registry.get_sample_value(...)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -39,6 +39,7 @@ LATENCY_BUCKETS = (
 )
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNKNOWN_CHANNEL = "unknown"
+INTERCEPTING = frozenset({"hold", "block"})
 
 
 class Metrics:
@@ -48,6 +49,54 @@ class Metrics:
             "interceptor_decisions",
             "Transactions decided, by action and channel.",
             ["action", "channel"],
+            registry=registry,
+        )
+        self.intercepted = Counter(
+            "interceptor_intercepted_transactions",
+            "Transactions held or blocked, by action and currency.",
+            ["action", "currency"],
+            registry=registry,
+        )
+        self.intercepted_amount = Counter(
+            "interceptor_intercepted_amount",
+            "Amount held or blocked, by action and currency (in that currency's units).",
+            ["action", "currency"],
+            registry=registry,
+        )
+        self.rule_intercepted = Counter(
+            "interceptor_rule_intercepted_transactions",
+            "Held or blocked transactions each active rule fired on (a transaction counts for every rule that fired).",
+            ["rule", "action"],
+            registry=registry,
+        )
+        self.rule_intercepted_amount = Counter(
+            "interceptor_rule_intercepted_amount",
+            "Held or blocked amount each active rule fired on, by currency.",
+            ["rule", "currency"],
+            registry=registry,
+        )
+        self.tag_intercepted_amount = Counter(
+            "interceptor_typology_intercepted_amount",
+            "Held or blocked amount by typology tag of the fired rules (once per transaction and tag).",
+            ["tag", "currency"],
+            registry=registry,
+        )
+        self.tag_intercepted = Counter(
+            "interceptor_typology_intercepted_transactions",
+            "Held or blocked transactions by typology tag of the fired rules.",
+            ["tag"],
+            registry=registry,
+        )
+        self.kernel_seconds = Histogram(
+            "interceptor_kernel_seconds",
+            "Time of one scoring-kernel call over a batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "interceptor_consumer_lag",
+            "Messages in the transactions topic not yet read by this worker, by partition.",
+            ["partition"],
             registry=registry,
         )
         self.dead_letters = Counter(
@@ -100,6 +149,7 @@ class Metrics:
         received_ms: Sequence[int],
         now_ms: int,
         seconds: float,
+        tags: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         """Count one processed batch. Cheap: one label lookup per distinct (action, channel) pair."""
         counts: dict[tuple[str, str], int] = {}
@@ -116,6 +166,9 @@ class Metrics:
                 hits[(rule, "shadow")] = hits.get((rule, "shadow"), 0) + 1
         for (rule, mode), n in hits.items():
             self.rule_hits.labels(rule, mode).inc(n)
+        for txn, verdict in zip(transactions, verdicts, strict=True):
+            if verdict.action in INTERCEPTING:
+                self._intercepted(txn, verdict, tags or {})
         for error in dead:
             self.dead_letters.labels(topic, error.reason_class).inc()
         for ms in received_ms:
@@ -123,3 +176,15 @@ class Metrics:
         if transactions or dead:
             self.batch_size.observe(len(transactions) + len(dead))
             self.processing_latency.observe(seconds)
+
+    def _intercepted(self, txn: Transaction, verdict: Verdict, tags: Mapping[str, tuple[str, ...]]) -> None:
+        self.intercepted.labels(verdict.action, txn.currency).inc()
+        self.intercepted_amount.labels(verdict.action, txn.currency).inc(txn.amount)
+        seen_tags: set[str] = set()
+        for reason in verdict.reasons:
+            self.rule_intercepted.labels(reason.rule, verdict.action).inc()
+            self.rule_intercepted_amount.labels(reason.rule, txn.currency).inc(txn.amount)
+            seen_tags.update(tags.get(reason.rule, ()))
+        for tag in seen_tags:
+            self.tag_intercepted.labels(tag).inc()
+            self.tag_intercepted_amount.labels(tag, txn.currency).inc(txn.amount)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class AllowAllScorer:
     """Allows everything; for tests of the plumbing."""
 
     version = "none"
+    tags: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - read-only
 
     def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]:
         return [Verdict(action="allow", score=0.0) for _ in transactions]
@@ -31,6 +33,8 @@ class RulesetScorer:
     def __init__(self, ruleset: CompiledRuleset) -> None:
         warm_up(ruleset.program)
         self.ruleset = ruleset
+        self.tags = {rule.id: rule.tags for rule in ruleset.rules}
+        self.kernel_seconds = 0.0  # time of the last kernel call, for the metrics
         self._columns = [[REGISTRY.column(f) for f in rule.features] for rule in ruleset.rules]
 
     @property
@@ -38,7 +42,9 @@ class RulesetScorer:
         return self.ruleset.version
 
     def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]:
+        started = time.perf_counter()
         result = score_batch(self.ruleset.program, features)
+        self.kernel_seconds = time.perf_counter() - started
         verdicts = [
             Verdict(ACTIONS[a], float(s)) for a, s in zip(result.action.tolist(), result.score.tolist(), strict=True)
         ]

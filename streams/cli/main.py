@@ -9,6 +9,7 @@ import click
 
 from streams import __version__
 from streams.cli.backtest import backtest
+from streams.cli.bench import bench
 from streams.cli.io import produce, tail
 from streams.cli.rules import rules
 from streams.cli.simulate import simulate
@@ -63,6 +64,7 @@ def topics_create() -> None:
 main.add_command(rules)
 main.add_command(backtest)
 main.add_command(simulate)
+main.add_command(bench)
 main.add_command(produce)
 main.add_command(tail)
 
