@@ -40,6 +40,15 @@ LATENCY_BUCKETS = (
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNKNOWN_CHANNEL = "unknown"
 INTERCEPTING = frozenset({"hold", "block"})
+DEAD_LETTER_REASONS = (
+    "invalid_json",
+    "invalid_encoding",
+    "oversized",
+    "missing_field",
+    "invalid_field",
+    "out_of_range",
+    "duplicate_txn_id",
+)
 
 
 class Metrics:
@@ -139,6 +148,12 @@ class Metrics:
         self.up_since = Gauge(
             "interceptor_start_time_seconds", "Unix time the worker process started.", registry=registry
         )
+
+        # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data".
+        for result in ("success", "failure"):
+            self.ruleset_reloads.labels(result)
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels("transactions", reason)
 
     def observe_batch(
         self,

@@ -106,6 +106,11 @@ def world(broker: Broker, tmp_path_factory: pytest.TempPathFactory):
         w.stop()
 
 
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
 def fired(decisions: dict, txn_id: str) -> set[str]:
     return {r["rule"] for r in decisions[txn_id]["reasons"]}
 
@@ -151,7 +156,7 @@ def test_mule_list_from_labels(world) -> None:
 
 def test_metrics_count_decisions_and_rule_hits(world) -> None:
     _, _, _, port = world
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    text = scrape(port)
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for f in text_string_to_metric_families(text)
@@ -178,7 +183,7 @@ def test_hot_reload_swaps_a_valid_ruleset_and_keeps_it_when_broken(world, broker
         r.json() for r in read_topic(broker.bootstrap, d.topic("decisions"), 1, 30) if r.json()["txn_id"] == "after"
     )
     assert after["ruleset"] == "families-2"
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    text = scrape(port)
     assert 'interceptor_ruleset_reloads_total{result="success"} 1.0' in text
     assert 'interceptor_ruleset_reloads_total{result="failure"} 1.0' in text
     assert "rejected; keeping version families-2" in d.workers[0].log()

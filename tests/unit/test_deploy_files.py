@@ -47,3 +47,31 @@ def test_promtool_accepts_the_prometheus_config() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
+    rules = ROOT / "deploy" / "prometheus" / "rules" / "interceptor.rules.yml"
+    tests = ROOT / "deploy" / "prometheus" / "tests" / "interceptor.test.yml"
+    for args in (["check", "rules", str(rules)], ["test", "rules", str(tests)]):
+        result = subprocess.run([tool("promtool"), *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_runbook_line_in_the_readme() -> None:
+    import yaml
+
+    groups = yaml.safe_load((ROOT / "deploy" / "prometheus" / "rules" / "interceptor.rules.yml").read_text())["groups"]
+    alerts = [r["alert"] for g in groups for r in g["rules"] if "alert" in r]
+    readme = (ROOT / "README.md").read_text().split("## Watching it", 1)[1]
+    assert alerts and all(f"`{a}`" in readme for a in alerts)
+
+
+def test_the_dashboard_is_provisioned_as_home_and_uses_the_provisioned_datasource() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "interceptor.json").read_text())
+    datasource = (ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    assert uids == {"prometheus"} and "uid: prometheus" in datasource
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /var/lib/grafana/dashboards/interceptor.json" in compose

@@ -1,0 +1,124 @@
+"""Debian's real Prometheus scrapes a real worker: every dashboard and recording-rule query returns data, and the
+intercepted amount Prometheus reports equals the sum over the decisions topic."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from streams.simulator import SimConfig, simulate
+from tests.integration.conftest import ROOT, Deployment
+from tests.integration.kafka_io import produce, read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "interceptor.json"
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "interceptor.rules.yml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(port: int, expr: str) -> list[dict]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    exprs += [r["expr"] for g in groups for r in g["rules"] if "record" in r]
+    return exprs
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("Debian's prometheus is not installed; run scripts/bootstrap")
+    port, worker_port = free_port(), free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [
+                    {"job_name": "interceptor", "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]}
+                ],
+            }
+        )
+    )
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _ready(port), 60, "prometheus ready")
+        yield port, worker_port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_every_panel_and_recording_rule_returns_data_and_totals_match_the_decisions(
+    deployment: Deployment, prometheus
+) -> None:
+    prom_port, worker_port = prometheus
+    feed = simulate(SimConfig(customers=1500, days=2, seed=21, fraud_rate=0.05))
+    bootstrap = deployment.broker.bootstrap
+    deployment.start_worker(INTERCEPTOR_METRICS_PORT=str(worker_port))
+    produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
+    time.sleep(2)
+    messages = [(t["payer_account"].encode(), orjson.dumps(t)) for t in feed.transactions]
+    messages += [(b"broken", b"{not json"), (b"broken", b'{"txn_id": "x"}')]
+    produce(bootstrap, deployment.topic("transactions"), messages)
+    decisions = [r.json() for r in read_topic(bootstrap, deployment.topic("decisions"), len(feed.transactions), 240)]
+    intercepted = sum(d["amount"] for d in decisions if d["action"] in ("hold", "block"))
+    assert intercepted > 0
+
+    pending = expressions()
+
+    def all_have_data() -> bool:
+        pending[:] = [e for e in pending if not query(prom_port, e)]
+        return not pending
+
+    try:
+        wait_for(all_have_data, 120, "every dashboard and recording-rule query to return data", interval=2)
+    except AssertionError:
+        raise AssertionError(f"queries without data: {pending}") from None
+
+    def reported() -> float:
+        result = query(prom_port, "sum(interceptor_intercepted_amount_total)")
+        return float(result[0]["value"][1]) if result else -1.0
+
+    wait_for(lambda: abs(reported() - intercepted) < 0.01, 30, f"Prometheus to report {intercepted:.2f}")
+    dead = query(prom_port, 'sum(interceptor_dead_letters_total{reason=~"invalid_json|missing_field"})')
+    assert float(dead[0]["value"][1]) == 2
