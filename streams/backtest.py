@@ -16,9 +16,10 @@ from pathlib import Path
 import orjson
 
 from streams.errors import EventError
-from streams.events import decode_call, decode_label
+from streams.events import decode_call, decode_label, decode_transaction
 from streams.outputs import RawRecord
 from streams.pipeline import TransactionPipeline
+from streams.quality import TxnContext
 
 
 @dataclass
@@ -45,14 +46,40 @@ def load_calls(pipeline: TransactionPipeline, path: Path) -> list[str]:
     return errors
 
 
-def load_truth(path: Path) -> dict[str, str]:
-    """txn_id -> verdict from a labels file (account-level labels do not label a transaction)."""
+@dataclass(frozen=True, slots=True)
+class Truth:
+    verdict: str
+    role: str | None = None
+    typology: str | None = None  # an extra field the simulator writes; bank labels may carry it too
+
+
+def load_truth(path: Path) -> dict[str, Truth]:
+    """txn_id -> what the labels say of it (account-level labels do not label a transaction)."""
     truth = {}
     for _, line in read_lines(path):
         label = decode_label(line)
         if label.txn_id:
-            truth[label.txn_id] = label.verdict
+            typology = orjson.loads(line).get("typology")
+            truth[label.txn_id] = Truth(label.verdict, label.role, typology if isinstance(typology, str) else None)
     return truth
+
+
+def transaction_context(path: Path, truth: dict[str, Truth]) -> dict[str, TxnContext]:
+    """Payer and event time of every parseable transaction, for victim- and typology-level figures."""
+    context = {}
+    for _, line in read_lines(path):
+        try:
+            txn = decode_transaction(line)
+        except EventError:
+            continue
+        label = truth.get(txn.txn_id)
+        context[txn.txn_id] = TxnContext(
+            txn.payer_account,
+            txn.ts_ms,
+            victim=label is not None and label.verdict == "fraud" and label.role == "victim",
+            typology=label.typology if label else None,
+        )
+    return context
 
 
 def replay(

@@ -45,9 +45,14 @@ class Quality:
     fraud_amount_intercepted: float = 0.0
     rules: dict[str, RuleQuality] = field(default_factory=dict)
     shadow: dict[str, RuleQuality] = field(default_factory=dict)
+    typologies: dict[str, list[float]] = field(default_factory=dict)  # typology -> [amount, intercepted, n, caught]
+    first_transfer: dict[str, tuple[int, bool]] = field(default_factory=dict)  # victim -> (ts, intercepted)
+    scores: list[tuple[float, bool, float]] = field(default_factory=list)  # (score, fraud, amount)
+    alerts: int = 0
+    span_ms: tuple[int, int] | None = None
     labelled: bool = False
 
-    def add(self, decision: dict, verdict: str | None) -> None:
+    def add(self, decision: dict, verdict: str | None, context: TxnContext | None = None) -> None:
         self.transactions += 1
         action = SEVERITY[decision["action"]]
         self.actions[decision["action"]] += 1
@@ -61,6 +66,10 @@ class Quality:
                 self.fraud_amount_intercepted += amount
         else:
             self.legit_flagged[action] += 1
+        self.alerts += action >= SEVERITY["review"]
+        self.scores.append((float(decision["score"]), is_fraud, amount))
+        if context is not None:
+            self._add_context(context, is_fraud, amount, action >= INTERCEPTED)
         for bucket, ids in ((self.rules, [r["rule"] for r in decision["reasons"]]), (self.shadow, decision["shadow"])):
             for rule in ids:
                 stats = bucket.setdefault(rule, RuleQuality())
@@ -68,6 +77,35 @@ class Quality:
                 stats.fraud_hits += is_fraud
                 stats.legit_hits += not is_fraud
                 stats.fraud_amount += amount if is_fraud else 0.0
+
+    def _add_context(self, ctx: TxnContext, is_fraud: bool, amount: float, intercepted: bool) -> None:
+        lo, hi = self.span_ms or (ctx.ts_ms, ctx.ts_ms)
+        self.span_ms = (min(lo, ctx.ts_ms), max(hi, ctx.ts_ms))
+        if not is_fraud:
+            return
+        t = self.typologies.setdefault(ctx.typology or "unknown", [0.0, 0.0, 0, 0])
+        t[0] += amount
+        t[1] += amount if intercepted else 0.0
+        t[2] += 1
+        t[3] += intercepted
+        if ctx.victim:
+            first = self.first_transfer.get(ctx.payer)
+            if first is None or ctx.ts_ms < first[0]:
+                self.first_transfer[ctx.payer] = (ctx.ts_ms, intercepted)
+
+    def curve(self) -> list[tuple[float, float, float]]:
+        """(score threshold, share of fraud amount at or above it, share of legit transactions at or above it)."""
+        fraud_total = sum(a for _, f, a in self.scores if f) or 1.0
+        legit_total = sum(1 for _, f, _ in self.scores if not f) or 1
+        points = []
+        fraud_amount = legit = 0.0
+        for score, is_fraud, amount in sorted(self.scores, key=lambda x: -x[0]):
+            if is_fraud:
+                fraud_amount += amount
+            else:
+                legit += 1
+            points.append((score, fraud_amount / fraud_total, legit / legit_total))
+        return points
 
     def report(self) -> dict:
         legit = self.transactions - self.fraud
@@ -92,16 +130,47 @@ class Quality:
             "fraud_amount_intercepted": round(self.fraud_amount_intercepted, 2),
             "fraud_amount_intercepted_share": _ratio(self.fraud_amount_intercepted, self.fraud_amount),
             "at_or_above": levels,
+            "victims": len(self.first_transfer),
+            "victims_stopped_at_first_transfer": sum(hit for _, hit in self.first_transfer.values()),
+            "victims_stopped_at_first_transfer_share": _ratio(
+                sum(hit for _, hit in self.first_transfer.values()), len(self.first_transfer)
+            ),
+            "legit_intercepted_share": levels["hold"]["false_positive_rate"],
+            "alerts_per_day": None if not self.span_ms else round(self.alerts / _days(self.span_ms), 2),
+            "typologies": {
+                name: {
+                    "fraud_transactions": int(n),
+                    "fraud_amount": round(amount, 2),
+                    "intercepted_amount_share": _ratio(caught_amount, amount),
+                    "intercepted_transactions": int(caught),
+                }
+                for name, (amount, caught_amount, n, caught) in sorted(self.typologies.items())
+            },
             "rules": {r: q.as_dict(self.fraud) for r, q in sorted(self.rules.items())},
             "shadow_rules": {r: q.as_dict(self.fraud) for r, q in sorted(self.shadow.items())},
         }
 
 
-def measure(decisions: Iterable[dict], truth: dict[str, str]) -> Quality:
+@dataclass(frozen=True, slots=True)
+class TxnContext:
+    """What the report needs about a transaction beyond its decision."""
+
+    payer: str
+    ts_ms: int
+    victim: bool = False  # the payer is labelled a victim of this transaction
+    typology: str | None = None
+
+
+def measure(decisions: Iterable[dict], truth: dict[str, str], context: dict[str, TxnContext] | None = None) -> Quality:
     quality = Quality(labelled=bool(truth))
+    context = context or {}
     for decision in decisions:
-        quality.add(decision, truth.get(decision["txn_id"]))
+        quality.add(decision, truth.get(decision["txn_id"]), context.get(decision["txn_id"]))
     return quality
+
+
+def _days(span: tuple[int, int]) -> float:
+    return max(1.0, (span[1] - span[0]) / 86_400_000)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

@@ -28,6 +28,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write report JSON here."
 )
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a human report (HTML, with the curve as PNG next to it).",
+)
 @click.option("--batch-size", type=int, default=Settings().batch_max, show_default=True, help="Transactions per batch.")
 def backtest(
     transactions_path: Path,
@@ -36,13 +42,14 @@ def backtest(
     rules_path: Path | None,
     out_path: Path,
     report_path: Path | None,
+    html_path: Path | None,
     batch_size: int,
 ) -> None:
     """Replay history through the same features and kernel as the worker, without a broker."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from streams.backtest import load_calls, load_truth, replay
+    from streams.backtest import load_calls, load_truth, replay, transaction_context
     from streams.pipeline import TransactionPipeline
     from streams.quality import measure
     from streams.scorer import load_scorer
@@ -64,9 +71,16 @@ def backtest(
             decisions.append(orjson.loads(record))
 
         summary = replay(pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n))
-    report = measure(decisions, truth).report()
+    verdicts = {txn_id: t.verdict for txn_id, t in truth.items()}
+    quality = measure(decisions, verdicts, transaction_context(transactions_path, truth) if truth else None)
+    report = quality.report()
     report["dead_letters"] = summary.dead_letters
     report["ruleset"] = pipeline.scorer.version
     print_report(report, Console())
     if report_path:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
+    if html_path:
+        from streams.report import write_html
+
+        write_html(report, quality.curve(), html_path)
+        console.print(f"report: {html_path} (curve: {html_path.with_suffix('.png')})")

@@ -45,14 +45,16 @@ class Broker:
     env: dict[str, str] = field(default_factory=dict)
 
     def run(self, command: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(LOCAL_KAFKA), command],
             env={**os.environ, **self.env, **extra_env},
             capture_output=True,
             text=True,
             timeout=180,
-            check=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"local-kafka {command} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +63,17 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     if external:
         yield Broker(external)
         return
-    port = _free_port_pair()
-    env = {"KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka"))}
-    b = Broker(f"127.0.0.1:{port}", env)
-    b.bootstrap = b.run("start").stdout.strip().splitlines()[-1]
+    for attempt in range(2):  # a free port can be taken between choosing it and the broker binding it
+        port = _free_port_pair()
+        env = {"KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka"))}
+        b = Broker(f"127.0.0.1:{port}", env)
+        try:
+            b.bootstrap = b.run("start").stdout.strip().splitlines()[-1]
+            break
+        except RuntimeError:
+            b.run("stop")
+            if attempt:
+                raise
     try:
         yield b
     finally:
