@@ -72,6 +72,15 @@ _FEATURES: tuple[Feature, ...] = (
     Feature("payer.new_device", _B, "", "The device_id was never seen for this payer before."),
     Feature("payer.new_payees_24h", _N, "accounts", "Distinct payees new for this payer in the last 24 h."),
     Feature("payer.on_mule_list", _B, "", "The payer account is on the mule list."),
+    Feature(
+        "payer.inflow_30m", _N, "currency units", "Amount the payer received in the 30 minutes before this transfer."
+    ),
+    Feature(
+        "payer.forwarding_share_30m",
+        _N,
+        "ratio",
+        "This amount divided by payer.inflow_30m (money passed straight on); missing when nothing came in.",
+    ),
     # payee (mule side)
     Feature("payee.new_for_payer", _B, "", "The payer never paid this payee before."),
     Feature("payee.distinct_payers_1h", _N, "accounts", "Distinct payers that paid this payee in the last hour."),

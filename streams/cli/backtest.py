@@ -61,7 +61,8 @@ def backtest(
         for error in load_calls(pipeline, calls_path):
             console.print(f"[yellow]skipped call[/] {error}")
     truth = load_truth(labels_path) if labels_path else {}
-    total = sum(1 for line in transactions_path.open("rb") if line.strip())
+    with transactions_path.open("rb") as f:
+        total = sum(1 for line in f if line.strip())
     decisions: list[dict] = []
     with out_path.open("wb") as out, Progress(console=console, transient=True) as progress:
         task = progress.add_task("replaying", total=total)

@@ -102,6 +102,7 @@ class FeatureEngine:
                 "payer.amount_sum_24h",
                 "payer.new_payees_24h",
                 "payer.dormant_reactivated",
+                "payer.inflow_30m",
             ):
                 row[c[name]] = 0.0
             row[c["payer.new_device"]] = np.nan if txn.device_id is None else 1.0
@@ -118,6 +119,10 @@ class FeatureEngine:
         previous = last_day[-1].ts_ms if last_day else payer.last_out_ms
         if previous is not None and previous < t:
             row[c["payer.seconds_since_last_txn"]] = (t - previous) / 1000
+        inflow = sum(e.amount for e in window(payer.inflows, t - 30 * MINUTE_MS, t))
+        row[c["payer.inflow_30m"]] = inflow
+        if inflow > 0:
+            row[c["payer.forwarding_share_30m"]] = txn.amount / inflow
         last = payer.last_activity_ms
         row[c["payer.dormant_reactivated"]] = float(last is not None and t - last >= self.config.dormant_days * DAY_MS)
         if txn.device_id is not None:

@@ -21,7 +21,7 @@ class SimConfig:
     customers: int = 5000
     days: int = 7
     seed: int = 1
-    start_ms: int = 1_772_294_400_000 - LOCAL_OFFSET_MS  # 2026-03-01 00:00 in UTC+8
+    start_ms: int = 1_772_294_400_000  # 2026-03-01 00:00 in UTC+8 (2026-02-28T16:00Z)
     fraud_rate: float = 0.01  # share of customers who become victims during the period
     typology_mix: dict[str, float] = field(
         default_factory=lambda: {"impersonation": 0.5, "investment": 0.2, "account_takeover": 0.15, "mule_chain": 0.15}

@@ -140,3 +140,18 @@ def test_mule_list_from_labels_with_expiry() -> None:
     e.add_label(Label("fraud", account="M", role="mule"), now_ms=T0)
     rows = e.process([txn(1, T0 + DAY, payee="M"), txn(2, T0 + 91 * DAY, payee="M")])
     assert col(rows, "payee.on_mule_list") == [1, 0]
+
+
+def test_money_passed_straight_on_by_the_payer() -> None:
+    e = FeatureEngine()
+    e.process(
+        [txn(1, T0, payer="V1", payee="M", amount=8_000), txn(2, T0 + 2 * MIN, payer="V2", payee="M", amount=2_000)]
+    )
+    rows = e.process(
+        [
+            txn(3, T0 + 10 * MIN, payer="M", payee="N", amount=9_000),
+            txn(4, T0 + 50 * MIN, payer="M", payee="N", amount=10),
+        ]
+    )
+    assert col(rows, "payer.inflow_30m") == [10_000, 0]
+    assert col(rows, "payer.forwarding_share_30m") == [0.9, None]
