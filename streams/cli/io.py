@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 KEY_FIELDS = {"transactions": "payer_account", "calls": "callee_phone", "labels": "account"}
 
@@ -25,27 +30,44 @@ def produce(file: Path, topic_name: str, rate: float) -> None:
 
     settings = Settings.from_env()
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
-    key_field = KEY_FIELDS[topic_name]
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]
     start = time.monotonic()
     with Progress(transient=True) as progress:
         task = progress.add_task(f"producing to {settings.topic(topic_name)}", total=len(lines))
-        for i, line in enumerate(lines):
-            try:
-                obj = orjson.loads(line)
-                key = (obj.get(key_field) or obj.get("txn_id")) if isinstance(obj, dict) else None
-            except orjson.JSONDecodeError:
-                key = None  # the worker will dead-letter it; we deliver it as it is
-            producer.send(settings.topic(topic_name), key=str(key).encode() if key else None, value=line)
-            if rate > 0:
-                delay = start + (i + 1) / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            progress.advance(task)
-        producer.flush()
+        messages = ((message_key(topic_name, line), line) for line in lines)
+        send_paced(producer, settings.topic(topic_name), messages, rate, lambda: progress.advance(task))
     producer.close()
     elapsed = time.monotonic() - start
     click.echo(f"sent {len(lines)} messages to {settings.topic(topic_name)} in {elapsed:.1f}s")
+
+
+def message_key(topic_name: str, value: bytes) -> bytes | None:
+    """The contract's key of a message (None for one that is not a JSON object: the worker dead-letters it)."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    key = (obj.get(KEY_FIELDS[topic_name]) or obj.get("txn_id")) if isinstance(obj, dict) else None
+    return str(key).encode() if key else None
+
+
+def send_paced(
+    producer: KafkaProducer,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    rate: float,
+    on_sent: Callable[[], object] = lambda: None,
+) -> None:
+    """Send (key, value) pairs at `rate` messages per second (0 = as fast as possible), then flush."""
+    start = time.monotonic()
+    for i, (key, value) in enumerate(messages):
+        producer.send(topic, key=key, value=value)
+        if rate > 0:
+            delay = start + (i + 1) / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        on_sent()
+    producer.flush()
 
 
 @click.command()

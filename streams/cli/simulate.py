@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import time
 from pathlib import Path
 
 import click
@@ -82,22 +81,16 @@ def _produce(streams: dict[str, list[dict]], rate: float) -> None:
     from kafka import KafkaProducer
     from rich.progress import Progress
 
+    from streams.cli.io import message_key, send_paced
+
     settings = Settings.from_env()
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
-    keys = {"transactions": "payer_account", "calls": "callee_phone", "labels": "account"}
     with Progress() as progress:
         # calls and labels first: the worker joins transactions with what it already knows
         for name in ("calls", "labels", "transactions"):
-            events = streams[name]
-            task = progress.add_task(f"{settings.topic(name)}", total=len(events))
-            start = time.monotonic()
-            for i, event in enumerate(events):
-                key = event.get(keys[name]) or event.get("txn_id")
-                producer.send(settings.topic(name), key=str(key).encode(), value=orjson.dumps(event))
-                if rate > 0 and name == "transactions":
-                    delay = start + (i + 1) / rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                progress.advance(task)
-            producer.flush()
+            values = [orjson.dumps(event) for event in streams[name]]
+            task = progress.add_task(settings.topic(name), total=len(values))
+            messages = ((message_key(name, v), v) for v in values)
+            paced = rate if name == "transactions" else 0.0
+            send_paced(producer, settings.topic(name), messages, paced, lambda task=task: progress.advance(task))
     producer.close()

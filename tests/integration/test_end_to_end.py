@@ -56,3 +56,27 @@ def test_every_valid_transaction_gets_one_decision_and_every_broken_one_a_dead_l
         letter = by_original[raw]
         assert letter["reason"].startswith(expected[name]), name
         assert letter["topic"] == deployment.topic("transactions")
+
+
+def test_simulate_streams_the_feed_and_produce_replays_a_file(deployment: Deployment, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from streams.cli.main import main
+
+    env = {k: v for k, v in deployment.worker_env().items() if k.startswith("INTERCEPTOR_")}
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["simulate", "--customers", "60", "--days", "1", "--kafka", "--out", str(tmp_path)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    lines = {n: len((tmp_path / f"{n}.jsonl").read_bytes().splitlines()) for n in ("transactions", "calls", "labels")}
+    for name, n in lines.items():
+        assert len(read_topic(deployment.broker.bootstrap, deployment.topic(name), n, timeout=60)) == n
+    again = runner.invoke(
+        main, ["produce", str(tmp_path / "calls.jsonl"), "--topic", "calls", "--rate", "500"], env=env
+    )
+    assert again.exit_code == 0, again.output
+    assert (
+        len(read_topic(deployment.broker.bootstrap, deployment.topic("calls"), 2 * lines["calls"], timeout=60))
+        == 2 * lines["calls"]
+    )
