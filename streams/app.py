@@ -85,18 +85,19 @@ def build_app(
             producer = app.producer
             for msg in outcome.messages:
                 await producer.send(msg.topic, msg.key, msg.value, None, None, None)
-            metrics.observe_batch(
-                outcome.transactions,
-                outcome.verdicts,
-                outcome.dead_letters,
-                "transactions",
-                outcome.received_ms,
-                now_ms,
-                time.perf_counter() - started,
-                getattr(pipeline.scorer, "tags", None),
-            )
-            if outcome.transactions:
-                metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
+            if settings.metrics_enabled:
+                metrics.observe_batch(
+                    outcome.transactions,
+                    outcome.verdicts,
+                    outcome.dead_letters,
+                    "transactions",
+                    outcome.received_ms,
+                    now_ms,
+                    time.perf_counter() - started,
+                    getattr(pipeline.scorer, "tags", None),
+                )
+                if outcome.transactions:
+                    metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
             for error in outcome.dead_letters:
                 log.warning("dead letter: %s", error)
 

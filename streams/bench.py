@@ -61,7 +61,7 @@ def _preload(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
     producer.close()
 
 
-def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, log: Path, metrics: bool = True) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "NUMBA_NUM_THREADS": "1",
@@ -71,6 +71,7 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "INTERCEPTOR_PARTITIONS": str(settings.partitions),
         "INTERCEPTOR_METRICS_PORT": "0",
         "INTERCEPTOR_LOG_LEVEL": "info",
+        "INTERCEPTOR_METRICS_ENABLED": "true" if metrics else "false",
     }
     return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
@@ -93,11 +94,13 @@ def _count_until(settings: Settings, topic: str, n: int, timeout: float) -> list
     return got
 
 
-def worker_throughput(base: Settings, messages: list[tuple[bytes, bytes]], workdir: Path) -> float:
+def worker_throughput(
+    base: Settings, messages: list[tuple[bytes, bytes]], workdir: Path, metrics: bool = True
+) -> float:
     """Backlog first, then start the worker: decisions per second from its first to its last decision."""
     settings = _settings(base, uuid.uuid4().hex[:8])
     _preload(settings, messages)
-    worker = _start_worker(settings, workdir / "bench-worker.log")
+    worker = _start_worker(settings, workdir / f"bench-worker-metrics-{metrics}.log", metrics)
     try:
         decided = _count_until(settings, "decisions", len(messages), timeout=600)
     finally:

@@ -33,6 +33,7 @@ class Settings:
     data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
     store: str = field(default="memory://", metadata={"doc": "Faust table store: memory:// or rocksdb://"})
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
+    metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})
     batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
     batch_within_s: float = field(default=0.005, metadata={"doc": "Longest wait to fill a batch (seconds)"})
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error"})
@@ -111,6 +112,12 @@ def _convert(name: str, raw: str, kind: type) -> object:
             return float(raw)
     except ValueError:
         raise SettingsError(f"{_env_name(name)} must be a {kind.__name__}, got {raw!r}") from None
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{_env_name(name)} must be true or false, got {raw!r}")
     if kind is Secret:
         return Secret(raw)
     return raw

@@ -30,8 +30,14 @@ def test_settings_come_from_the_environment_and_build_the_client_config() -> Non
         ({"INTERCEPTOR_PARTITIONS": "0"}, "INTERCEPTOR_PARTITIONS must be >= 1, got 0"),
         ({"INTERCEPTOR_STORE": "redis://"}, "INTERCEPTOR_STORE must be memory:// or rocksdb://"),
         ({"INTERCEPTOR_RULES_PATH": "/nonexistent/rules"}, "no such file or directory: /nonexistent/rules"),
+        ({"INTERCEPTOR_METRICS_ENABLED": "maybe"}, "INTERCEPTOR_METRICS_ENABLED must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_switches_read_true_and_false_words() -> None:
+    assert Settings.from_env({"INTERCEPTOR_METRICS_ENABLED": "off"}).metrics_enabled is False
+    assert Settings.from_env({"INTERCEPTOR_METRICS_ENABLED": "TRUE"}).metrics_enabled is True
