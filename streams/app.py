@@ -22,6 +22,7 @@ from streams.pipeline import Topics, TransactionPipeline
 from streams.reload import RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
+from streams.snapshot import checkpoint_path, save
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ def build_app(
         producer_max_batch_size=1_048_576,
         stream_buffer_maxsize=16_384,
         broker_max_poll_records=5_000,
+        # with checkpoints, the agent commits right after each one (see streams/snapshot.py), so Faust's own
+        # periodic commit must not run ahead of the newest checkpoint
+        **(
+            {"broker_commit_every": 1_000_000_000, "broker_commit_interval": 1e9}
+            if settings.checkpoint_interval_s
+            else {}
+        ),
     )
     transactions = app.topic(settings.topic("transactions"), key_type=bytes, value_type=bytes)
     producer_topics = Topics(
@@ -61,45 +69,68 @@ def build_app(
 
     side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
 
+    checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
+
+    def take_checkpoint() -> None:
+        seconds = save(checkpoint_file, pipeline.engine, pipeline.decision_log)
+        metrics.checkpoint_seconds.observe(seconds)
+
     @app.agent(transactions, name="score-transactions")
     async def score_transactions(stream: faust.StreamT) -> None:
         waited = False
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            if not waited:  # score nothing before the call and mule-list state is rebuilt
-                await _wait_ready(side_inputs_ready)
-                waited = True
-            records = [
-                RawRecord(
-                    value=e.message.value,
-                    key=e.message.key,
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    timestamp_ms=int(e.message.timestamp * 1000),
-                )
-                for e in events
-            ]
-            started = time.perf_counter()
-            now_ms = int(time.time() * 1000)
-            outcome = pipeline.process(records, now_ms=now_ms)
-            producer = app.producer
-            for msg in outcome.messages:
-                await producer.send(msg.topic, msg.key, msg.value, None, None, None)
-            if settings.metrics_enabled:
-                metrics.observe_batch(
-                    outcome.transactions,
-                    outcome.verdicts,
-                    outcome.dead_letters,
-                    "transactions",
-                    outcome.received_ms,
-                    now_ms,
-                    time.perf_counter() - started,
-                    getattr(pipeline.scorer, "tags", None),
-                )
-                if outcome.transactions:
-                    metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
-            for error in outcome.dead_letters:
-                log.warning("dead letter: %s", error)
+        last_checkpoint = time.monotonic()
+        try:
+            async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+                if not waited:  # score nothing before the call and mule-list state is rebuilt
+                    await _wait_ready(side_inputs_ready)
+                    waited = True
+                await handle(events)
+                if (
+                    settings.checkpoint_interval_s
+                    and time.monotonic() - last_checkpoint >= settings.checkpoint_interval_s
+                ):
+                    # This batch is not acked yet, so the commit below covers only earlier batches: the
+                    # committed offsets stay behind the checkpoint, which already holds this batch.
+                    take_checkpoint()
+                    await app.consumer.commit()
+                    last_checkpoint = time.monotonic()
+        finally:
+            if settings.checkpoint_interval_s:
+                take_checkpoint()  # before Faust's shutdown commit
+
+    async def handle(events: list[faust.EventT]) -> None:
+        records = [
+            RawRecord(
+                value=e.message.value,
+                key=e.message.key,
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                timestamp_ms=int(e.message.timestamp * 1000),
+            )
+            for e in events
+        ]
+        started = time.perf_counter()
+        now_ms = int(time.time() * 1000)
+        outcome = pipeline.process(records, now_ms=now_ms)
+        producer = app.producer
+        for msg in outcome.messages:
+            await producer.send(msg.topic, msg.key, msg.value, None, None, None)
+        if settings.metrics_enabled:
+            metrics.observe_batch(
+                outcome.transactions,
+                outcome.verdicts,
+                outcome.dead_letters,
+                "transactions",
+                outcome.received_ms,
+                now_ms,
+                time.perf_counter() - started,
+                getattr(pipeline.scorer, "tags", None),
+            )
+            if outcome.transactions:
+                metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
+        for error in outcome.dead_letters:
+            log.warning("dead letter: %s", error)
 
     async def dead_letter(record: RawRecord, error: EventError) -> None:
         metrics.dead_letters.labels(record.topic.removeprefix(settings.topic_prefix), error.reason_class).inc()

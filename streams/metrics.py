@@ -102,6 +102,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.checkpoint_seconds = Histogram(
+            "interceptor_checkpoint_seconds",
+            "Time to write one state checkpoint.",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "interceptor_consumer_lag",
             "Messages in the transactions topic not yet read by this worker, by partition.",

@@ -7,6 +7,7 @@ share one code path.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -54,6 +55,11 @@ class Topics:
     dead_letters: str = "dead-letters"
 
 
+def fingerprint_of(txn: Transaction) -> int:
+    """A content digest that is the same in every process (Python's hash() of text is not)."""
+    return int.from_bytes(hashlib.blake2b(repr(txn).encode(), digest_size=8).digest(), "big")
+
+
 class TransactionPipeline:
     def __init__(
         self,
@@ -70,10 +76,11 @@ class TransactionPipeline:
     def process(self, records: Sequence[RawRecord], now_ms: int) -> BatchOutcome:
         out = BatchOutcome()
         pending: dict[str, int] = {}  # txn_id -> fingerprint, for duplicates inside this batch
+        in_order: list[Transaction] = []  # every valid transaction once, in arrival order, for the state
         for record in records:
             try:
                 txn = decode_transaction(record.value)  # type: ignore[arg-type]
-                fingerprint = hash(txn)
+                fingerprint = fingerprint_of(txn)
                 seen = self.decision_log.get(txn.txn_id)
                 earlier = seen.fingerprint if seen else pending.get(txn.txn_id)
                 if earlier is not None and earlier != fingerprint:
@@ -90,14 +97,20 @@ class TransactionPipeline:
                 continue
             if seen is not None:
                 self._repeat(txn, seen, out)
+                in_order.append(txn)  # the state may not hold it yet (restored log, lost state); it dedups
             elif txn.txn_id in pending:
                 out.redelivered += 1  # the same transaction twice in one batch: decided once below
             else:
                 pending[txn.txn_id] = fingerprint
                 out.transactions.append(txn)
                 out.received_ms.append(record.timestamp_ms)
-        if out.transactions:
-            self._decide(out, pending, now_ms)
+                in_order.append(txn)
+        if in_order:
+            rows = self.engine.process(in_order)  # the engine records each txn_id once
+            if out.transactions:
+                new = {t.txn_id for t in out.transactions}
+                out.features = np.ascontiguousarray(rows[[t.txn_id in new for t in in_order]])
+                self._decide(out, pending, now_ms)
         return out
 
     def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome) -> None:
@@ -108,7 +121,7 @@ class TransactionPipeline:
         out.redelivered += 1
 
     def _decide(self, out: BatchOutcome, fingerprints: dict[str, int], now_ms: int) -> None:
-        out.features = self.engine.process(out.transactions)
+        assert out.features is not None
         out.verdicts = self.scorer.score(out.transactions, out.features)
         version = self.scorer.version
         for txn, verdict, received_ms in zip(out.transactions, out.verdicts, out.received_ms, strict=True):

@@ -31,6 +31,9 @@ class Settings:
     rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
     rules_poll_s: float = field(default=2.0, metadata={"doc": "How often to check the rules path for changes (s)"})
     data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
+    checkpoint_interval_s: float = field(
+        default=10.0, metadata={"doc": "Seconds between state checkpoints in the data dir (0 = no checkpoints)"}
+    )
     store: str = field(default="memory://", metadata={"doc": "Faust table store: memory:// or rocksdb://"})
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
     metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -13,6 +15,8 @@ from streams.pipeline import TransactionPipeline
 from streams.reload import RulesetWatcher
 from streams.scorer import RulesetScorer
 from streams.settings import Settings
+from streams.snapshot import checkpoint_path
+from streams.snapshot import load as load_checkpoint
 from streams.topics import ensure_topics
 
 
@@ -25,6 +29,17 @@ def run_worker(settings: Settings) -> None:
     metrics = Metrics(CollectorRegistry())
     metrics.up_since.set_to_current_time()
     pipeline = TransactionPipeline(RulesetScorer(ruleset))
+    restored = load_checkpoint(checkpoint_path(settings.data_dir, settings.app_id))
+    if restored is not None:
+        pipeline.engine = restored.engine
+        pipeline.decision_log = restored.decision_log
+        taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))
+        # logging is not set up until Faust's worker starts, so say it on stderr
+        print(
+            f"state restored from the checkpoint of {taken}: {len(restored.engine.accounts)} accounts, "
+            f"{len(restored.decision_log)} remembered decisions",
+            file=sys.stderr,
+        )
 
     def use(new: CompiledRuleset) -> None:
         pipeline.scorer = RulesetScorer(new)

@@ -43,7 +43,7 @@ class FeatureEngine:
         self.accounts: dict[str, Account] = {}
         self.phones: dict[str, Phone] = {}
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
-        self.watermark_ms = 0  # newest event time seen
+        self.watermark_ms = 0  # newest transaction event time seen (calls may lie in its future; they must not prune)
 
     # --- inputs other than transactions -----------------------------------------------------------------
 
@@ -53,7 +53,6 @@ class FeatureEngine:
         phone.calls[call.call_id] = CallRecord(
             call.call_id, call.started_ms, ended, CALLER_RISKS.index(call.caller_risk)
         )
-        self.watermark_ms = max(self.watermark_ms, call.started_ms)
 
     def add_label(self, label: Label, now_ms: int) -> None:
         if label.verdict == "fraud" and label.role == "mule" and label.account:
@@ -194,13 +193,17 @@ class FeatureEngine:
 
 
 def _passed_on(account: Account, inflows: list[Transfer], t: int) -> float:
-    """Amount the account sent on within 30 minutes after receiving money, over the inflow window."""
+    """Money the account sent on within 30 minutes of receiving it, over the inflow window.
+
+    Each outflow counts at most as much as came in during the 30 minutes before it, so a busy shop paying a
+    supplier out of a day's takings does not look like money passing straight through.
+    """
     if not inflows:
         return 0.0
     sent = 0.0
     for out in window(account.outflows, inflows[0].ts_ms, t):
-        if window(inflows, out.ts_ms - 30 * MINUTE_MS, out.ts_ms + 1):
-            sent += out.amount
+        received = sum(e.amount for e in window(inflows, out.ts_ms - 30 * MINUTE_MS, out.ts_ms + 1))
+        sent += min(out.amount, received)
     return sent
 
 

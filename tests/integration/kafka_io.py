@@ -70,3 +70,14 @@ def read_topic(bootstrap: str, topic: str, expect_at_least: int, timeout: float)
         raise AssertionError(f"read {len(out)} of at least {expect_at_least} messages from {topic} in {timeout}s")
     finally:
         consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages in a topic so far (sum of end offsets; the topics here are never compacted or trimmed)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()

@@ -155,3 +155,20 @@ def test_money_passed_straight_on_by_the_payer() -> None:
     )
     assert col(rows, "payer.inflow_30m") == [10_000, 0]
     assert col(rows, "payer.forwarding_share_30m") == [0.9, None]
+
+
+def test_calls_known_ahead_of_time_do_not_prune_the_windows() -> None:
+    # The worker reads the calls topic on start, so it can know calls later than the transactions it replays.
+    e = FeatureEngine()
+    e.add_call(Call("late", "+86130", "+852", T0 + 6 * DAY, "normal", duration_s=60))
+    e.process([txn(1, T0, payee="M", payer="A"), txn(2, T0 + MIN, payee="M", payer="B")])
+    rows = e.process([txn(3, T0 + 2 * MIN, payee="M", payer="C")])
+    assert col(rows, "payee.distinct_payers_1h") == [2]
+
+
+def test_a_busy_shop_paying_a_supplier_is_not_pass_through() -> None:
+    e = FeatureEngine()
+    e.process([txn(i, T0 + i * MIN, payer=f"C{i}", payee="SHOP", amount=40) for i in range(200)])  # a steady stream
+    e.process([txn(900, T0 + 190 * MIN, payer="SHOP", payee="SUPPLIER", amount=5_000)])
+    rows = e.process([txn(901, T0 + 200 * MIN, payer="C901", payee="SHOP", amount=40)])
+    assert col(rows, "payee.pass_through_30m")[0] < 0.2

@@ -1,0 +1,66 @@
+"""Checkpoints of the worker's state: features state and the decision log, taken between two batches.
+
+The agent writes a checkpoint and only then commits the offsets it has processed, so the committed offsets
+never run ahead of the newest checkpoint. After a crash the worker loads the checkpoint and Kafka re-delivers
+what came after the commit: the decision log answers what was already decided (identical records) and the
+feature state records each txn_id once, so the state ends as if the run had not been interrupted.
+
+The file is written atomically (temporary file, fsync, rename). It is a pickle: load checkpoints only from
+the worker's own data directory, never from elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.dedup import DecisionLog
+from streams.features.engine import FeatureEngine
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    engine: FeatureEngine
+    decision_log: DecisionLog
+    taken_at: float
+    format: int = FORMAT
+
+
+def checkpoint_path(data_dir: str, app_id: str) -> Path:
+    return Path(data_dir) / f"{app_id}.checkpoint"
+
+
+def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
+    """Write a checkpoint; returns the seconds it took."""
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(Checkpoint(engine, decision_log, time.time()), f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return time.perf_counter() - started
+
+
+def load(path: Path) -> Checkpoint | None:
+    """The checkpoint at `path`, or None when there is none or it cannot be read (logged: state starts empty)."""
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            checkpoint = pickle.load(f)  # our own file, in our own data directory
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        log.error("checkpoint %s unreadable (%s); starting with empty state", path, exc)
+        return None
+    if not isinstance(checkpoint, Checkpoint) or checkpoint.format != FORMAT:
+        log.error("checkpoint %s has an unknown format; starting with empty state", path)
+        return None
+    return checkpoint
