@@ -97,3 +97,40 @@ def tail(topic_name: str, from_beginning: bool, max_messages: int, idle_exit: fl
                 break
     finally:
         consumer.close()
+
+
+@click.command("dead-letters")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the original messages here, one per line, to fix and send again with `produce`.",
+)
+@click.option("--reason", "reasons", multiple=True, help="Only these reason classes (repeatable).")
+@click.option("--idle-exit", type=float, default=3.0, show_default=True, help="Stop after this many idle seconds.")
+def dead_letters(out_path: Path, reasons: tuple[str, ...], idle_exit: float) -> None:
+    """Export the original bytes of dead-lettered messages, with their reasons printed to stderr."""
+    import base64
+
+    from kafka import KafkaConsumer
+
+    settings = Settings.from_env()
+    consumer = KafkaConsumer(
+        settings.topic("dead-letters"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_exit * 1000),
+        **settings.kafka_client_config(),
+    )
+    kept = 0
+    with out_path.open("wb") as out:
+        for record in consumer:
+            letter = orjson.loads(record.value)
+            if reasons and letter["reason_class"] not in reasons:
+                continue
+            out.write(base64.b64decode(letter["original_b64"]).replace(b"\n", b" ") + b"\n")
+            click.echo(f"{letter['topic']}:{letter['partition']}:{letter['offset']}: {letter['reason']}", err=True)
+            kept += 1
+    consumer.close()
+    click.echo(f"exported {kept} messages to {out_path}", err=True)

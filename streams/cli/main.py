@@ -10,7 +10,7 @@ import click
 from streams import __version__
 from streams.cli.backtest import backtest
 from streams.cli.bench import bench
-from streams.cli.io import produce, tail
+from streams.cli.io import dead_letters, produce, tail
 from streams.cli.rules import rules
 from streams.cli.simulate import simulate
 from streams.errors import SettingsError
@@ -67,6 +67,7 @@ main.add_command(simulate)
 main.add_command(bench)
 main.add_command(produce)
 main.add_command(tail)
+main.add_command(dead_letters)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def valid_transactions(n: int) -> list[dict]:
 
 
 def test_every_valid_transaction_gets_one_decision_and_every_broken_one_a_dead_letter(
-    deployment: Deployment,
+    deployment: Deployment, tmp_path: Path
 ) -> None:
     deployment.start_worker()
     good = valid_transactions(300)
@@ -48,6 +48,19 @@ def test_every_valid_transaction_gets_one_decision_and_every_broken_one_a_dead_l
     for record, d in zip(decisions, decided, strict=True):
         assert d["action"] in {"allow", "review", "hold", "block"}
         assert record.key == next(t for t in good if t["txn_id"] == d["txn_id"])["payer_account"].encode()
+
+    exported = tmp_path / "dead.jsonl"
+    env = {k: v for k, v in deployment.worker_env().items() if k.startswith("INTERCEPTOR_")}
+    from click.testing import CliRunner
+
+    from streams.cli.main import main
+
+    result = CliRunner().invoke(main, ["dead-letters", "--out", str(exported), "--reason", "missing_field"], env=env)
+    assert result.exit_code == 0, result.output
+    missing = [
+        raw for name, raw in bad.items() if next(c for n, c, _ in BAD_TRANSACTIONS if n == name) == "missing_field"
+    ]
+    assert sorted(exported.read_bytes().splitlines()) == sorted(missing)
 
     by_original = {base64.b64decode(d.json()["original_b64"]): d.json() for d in dead}
     assert len(dead) == len(bad)
