@@ -2,7 +2,8 @@
 
 The agent is thin on purpose: it turns Faust events into `RawRecord`s, hands the batch to the pipeline and
 produces what comes back. Offsets are committed only after the batch's output is flushed (Faust flushes
-the producer before each commit and `take_events` acks after the loop body), so delivery is at-least-once.
+the producer before each commit and `take_events` acks after the loop body) and the state is checkpointed,
+so delivery is at-least-once and a restart resumes from consistent state.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def build_app(
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url(),
-        store=settings.store,
+        store="memory://",  # no Faust tables: the feature state is ours (streams/features, streams/snapshot.py)
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_allow_declare=True,

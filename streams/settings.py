@@ -34,7 +34,6 @@ class Settings:
     checkpoint_interval_s: float = field(
         default=10.0, metadata={"doc": "Seconds between state checkpoints in the data dir (0 = no checkpoints)"}
     )
-    store: str = field(default="memory://", metadata={"doc": "Faust table store: memory:// or rocksdb://"})
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
     metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})
     batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
@@ -65,8 +64,6 @@ class Settings:
             raise SettingsError(f"{_env_name('partitions')} must be >= 1, got {self.partitions}")
         if self.batch_max < 1:
             raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
-        if self.store.split("://")[0] not in {"memory", "rocksdb"}:
-            raise SettingsError(f"{_env_name('store')} must be memory:// or rocksdb://, got {self.store!r}")
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
         if self.rules_path and not Path(self.rules_path).exists():

@@ -28,7 +28,6 @@ def test_settings_come_from_the_environment_and_build_the_client_config() -> Non
     [
         ({"INTERCEPTOR_PARTITIONS": "four"}, "INTERCEPTOR_PARTITIONS must be a int, got 'four'"),
         ({"INTERCEPTOR_PARTITIONS": "0"}, "INTERCEPTOR_PARTITIONS must be >= 1, got 0"),
-        ({"INTERCEPTOR_STORE": "redis://"}, "INTERCEPTOR_STORE must be memory:// or rocksdb://"),
         ({"INTERCEPTOR_RULES_PATH": "/nonexistent/rules"}, "no such file or directory: /nonexistent/rules"),
         ({"INTERCEPTOR_METRICS_ENABLED": "maybe"}, "INTERCEPTOR_METRICS_ENABLED must be true or false, got 'maybe'"),
     ],
