@@ -93,20 +93,18 @@ class Checker:
         raise AssertionError(f"unhandled node {node!r}")
 
     def _numeric(self, node: ast.Node, where: str) -> bool:
-        found = self.type_of(node)
-        if found is None:
-            return False
-        if found != NUMBER:
-            self._add("type_mismatch", f"{where} needs a number, found {_name(found)}{_what(node)}", node)
-            return False
-        return True
+        return self._expect(node, NUMBER, f"{where} needs a number")
 
     def _boolean(self, node: ast.Node, where: str) -> bool:
+        return self._expect(node, BOOL, f"{where} needs a true/false condition")
+
+    def _expect(self, node: ast.Node, wanted: str, need: str) -> bool:
+        """True when `node` has type `wanted`; otherwise reports it (unless it was already wrong)."""
         found = self.type_of(node)
         if found is None:
             return False
-        if found != BOOL:
-            self._add("type_mismatch", f"{where} needs a true/false condition, found {_name(found)}{_what(node)}", node)
+        if found != wanted:
+            self._add("type_mismatch", f"{need}, found {_name(found)}{_what(node)}", node)
             return False
         return True
 
