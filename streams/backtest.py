@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import orjson
 
 from streams.errors import EventError
-from streams.events import decode_call, decode_label, decode_transaction
+from streams.events import decode_call, decode_label, decode_transaction, parse_time
 from streams.outputs import RawRecord
 from streams.pipeline import TransactionPipeline
 from streams.quality import TxnContext
@@ -116,14 +115,7 @@ def _batches(lines: Iterable[tuple[int, bytes]], size: int, source: str) -> Iter
 
 def _event_ms(line: bytes) -> int:
     try:
-        ts = orjson.loads(line).get("ts")
-    except (orjson.JSONDecodeError, AttributeError):
+        obj = orjson.loads(line)
+        return parse_time(obj.get("ts")) if isinstance(obj, dict) else 0
+    except (orjson.JSONDecodeError, EventError):
         return 0
-    if isinstance(ts, int) and not isinstance(ts, bool):
-        return ts
-    if isinstance(ts, str):
-        try:
-            return int(datetime.fromisoformat(ts).timestamp() * 1000)
-        except ValueError:
-            return 0
-    return 0

@@ -234,7 +234,11 @@ def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], *, require
 
 
 def _timestamp(obj: dict[str, Any], field: str) -> int:
-    value = _required(obj, field)
+    return parse_time(_required(obj, field), field)
+
+
+def parse_time(value: Any, field: str = "ts") -> int:
+    """Epoch milliseconds of a contract time (RFC 3339 with offset, or epoch ms); EventError otherwise."""
     if isinstance(value, bool):
         raise EventError(field, "expected RFC 3339 text or epoch milliseconds, found a boolean")
     if isinstance(value, int):
