@@ -74,7 +74,11 @@ def where(path: str, node: yaml.Node) -> Where:
 
 def read_file(path: Path, problems: list[Problem]) -> FileContents:
     name = str(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, 1, exc.start + 1, "yaml", f"not UTF-8 text: {exc.reason}"))
+        return FileContents([], [], [])
     contents = FileContents([], [], text.splitlines())
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
@@ -82,6 +86,10 @@ def read_file(path: Path, problems: list[Problem]) -> FileContents:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc.problem or exc.context}"))
+        return contents
+    except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
+        line, col = _reader_position(text, exc)
+        problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc}".splitlines()[0]))
         return contents
     reader = _Reader(name, problems)
     for doc in documents:
@@ -227,6 +235,14 @@ class _Reader:
             self.problem(node, "wrong_type", f"'tags' must be a list of words, found {_kind(node)}", rule)
             return None
         return tuple(t.value for t in node.value)
+
+
+def _reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
+    position = getattr(exc, "position", None)
+    if not isinstance(position, int):
+        return 1, 1
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
 def _kind(node: yaml.Node) -> str:
