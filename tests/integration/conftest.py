@@ -7,6 +7,7 @@ is bounded. Set INTERCEPTOR_TEST_BROKER=host:port to use a broker you already ru
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,18 +25,34 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KAFKA = ROOT / "deploy" / "kafka" / "local-kafka"
 
 
+# Ports for servers the tests start come from below the kernel's ephemeral range (32768 and up here): a port
+# picked there can be taken by some client connection before the server binds it.
+_PORTS = range(20_000, 32_000)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    for _ in range(200):
+        port = random.choice(_PORTS)
+        if _bindable(port):
+            return port
+    raise RuntimeError("no free port found")
+
+
 def _free_port_pair() -> int:
     """A port p such that p and p+1 are free (broker and controller listeners)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+    for _ in range(200):
+        port = random.choice(_PORTS)
+        if _bindable(port) and _bindable(port + 1):
+            return port
     raise RuntimeError("no free pair of ports found")
 
 

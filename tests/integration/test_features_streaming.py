@@ -6,14 +6,13 @@ checks the decisions of its own accounts.
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Broker, Deployment
+from tests.integration.conftest import Broker, Deployment, free_port
 from tests.integration.kafka_io import produce_json, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -68,12 +67,6 @@ CALLS = [
      "started_at": T - 15 * MIN, "caller_risk": "virtual"},
 ]  # fmt: skip
 LABELS = [{"account": "MM", "verdict": "fraud", "role": "mule"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

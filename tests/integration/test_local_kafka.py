@@ -13,9 +13,12 @@ pytestmark = pytest.mark.integration
 
 
 def run(command: str, env: dict[str, str]) -> str:
-    return subprocess.run(
+    result = subprocess.run(
         [str(LOCAL_KAFKA), command], env={**os.environ, **env}, capture_output=True, text=True, timeout=180
-    ).stdout.strip()
+    )
+    if command != "status" and result.returncode != 0:
+        raise AssertionError(f"local-kafka {command} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
 
 
 def test_hard_killed_broker_restarts_with_its_data_and_leaves_other_brokers_alone(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -17,18 +16,12 @@ import pytest
 import yaml
 
 from streams.simulator import SimConfig, simulate
-from tests.integration.conftest import ROOT, Deployment
+from tests.integration.conftest import ROOT, Deployment, free_port
 from tests.integration.kafka_io import produce, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "interceptor.json"
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "interceptor.rules.yml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def query(port: int, expr: str) -> list[dict]:

@@ -13,7 +13,11 @@ TESTDATA = Path(__file__).parent / "testdata"
 
 # (fixture, kind, message with the fixture's own path removed)
 EXPECTED = [
-    ("control_character", "yaml", ":3:32: invalid YAML: unacceptable character #x0007: special characters are not allowed"),
+    (
+        "control_character",
+        "yaml",
+        ":3:32: invalid YAML: unacceptable character #x0007: special characters are not allowed",
+    ),
     ("bad_action", "bad_action", ":9:13: rule \"big\": 'action' must be one of review, hold, block, found 'freeze'"),
     ("bad_id", "bad_id", ":5:9: rule \"Big-Rule\": 'id' must use a-z, 0-9 and _, found 'Big-Rule'"),
     (
