@@ -74,7 +74,7 @@ class Checker:
                     return Category(feature)
                 return NUMBER if feature.type is FeatureType.NUMBER else BOOL
             case ast.Neg(operand=operand):
-                return self._numeric(operand, "'-'")
+                return NUMBER if self._numeric(operand, "'-'") else None
             case ast.Arith(op=op, left=left, right=right):
                 a, b = self._numeric(left, f"'{op}'"), self._numeric(right, f"'{op}'")
                 return NUMBER if a and b else None

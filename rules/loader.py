@@ -56,7 +56,7 @@ class HeaderSpec:
 class FileContents:
     headers: list[HeaderSpec]
     rules: list[RuleSpec]
-    lines: list[str]  # the file's text, to map positions inside block scalars
+    text: str  # the file's text, to map an offset inside a `when` to its line and column
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -78,8 +78,8 @@ def read_file(path: Path, problems: list[Problem]) -> FileContents:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, 1, exc.start + 1, "yaml", f"not UTF-8 text: {exc.reason}"))
-        return FileContents([], [], [])
-    contents = FileContents([], [], text.splitlines())
+        return FileContents([], [], "")
+    contents = FileContents([], [], text)
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -105,6 +105,8 @@ def read_file(path: Path, problems: list[Problem]) -> FileContents:
                     contents.headers.append(header)
             elif isinstance(value, yaml.SequenceNode):
                 contents.rules.extend(r for r in (reader.rule(item) for item in value.value) if r)
+            elif value.tag == "tag:yaml.org,2002:null":
+                continue  # `rules:` with nothing under it: a file with no rules yet
             else:
                 reader.problem(value, "schema", f"'rules' must be a list of rules, found {_kind(value)}")
     return contents
@@ -250,4 +252,6 @@ def _kind(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing"
     return f"'{node.value}'"

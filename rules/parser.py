@@ -6,7 +6,7 @@ Grammar (lowest precedence first):
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | comparison
     comparison := sum [ ("<"|"<="|">"|">="|"=="|"!=") sum
-                      | ["not"] "in" "[" literal ("," literal)* "]"
+                      | ["not"] "in" "[" literal ("," literal)* "]"   (literal: 'STRING' | ["-"] NUMBER)
                       | "between" sum "and" sum ]
     sum        := product (("+"|"-") product)*
     product    := unary (("*"|"/") unary)*
@@ -163,11 +163,13 @@ class _Parser:
         if self.accept("]"):
             raise ParseError("an 'in' list needs at least one value", self.tokens[self.i - 1].pos)
         while True:
+            minus = self.accept("-")
             token = self.take()
-            if token.kind == "string":
+            if token.kind == "string" and minus is None:
                 items.append(ast.Str(token.text[1:-1], token.pos))
             elif token.kind == "number":
-                items.append(ast.Num(_number(token), token.pos))
+                value = _number(token)
+                items.append(ast.Num(-value, minus.pos) if minus else ast.Num(value, token.pos))
             else:
                 raise ParseError(
                     f"expected a quoted value or a number in the list, found {_describe(token)}", token.pos

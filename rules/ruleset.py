@@ -20,6 +20,7 @@ from rules.errors import Problem, RuleError
 from rules.features import REGISTRY, FeatureRegistry
 from rules.loader import FLOORS, FileContents, HeaderSpec, RuleSpec, read_file, rule_files
 from rules.parser import ParseError, parse
+from rules.positions import line_col, source_offsets
 from scoring.program import Program
 
 DEFAULT_RULESET = Path(__file__).parent / "default"
@@ -151,46 +152,17 @@ def _compile_expression(
     try:
         node = parse(spec.when)
     except ParseError as exc:
-        line, col = expression_position(spec.when_node, spec.when, exc.pos, content.lines)
+        line, col = expression_position(spec.when_node, exc.pos, content.text)
         problems.append(Problem(spec.where.path, line, col, "syntax", exc.message, spec.id))
         return None
     found = Checker(registry).check_condition(node)
     for p in found:
-        line, col = expression_position(spec.when_node, spec.when, p.pos, content.lines)
+        line, col = expression_position(spec.when_node, p.pos, content.text)
         problems.append(Problem(spec.where.path, line, col, p.kind, p.message, spec.id, p.suggestion))
     return None if found else node
 
 
-def expression_position(node: yaml.ScalarNode, text: str, offset: int, lines: list[str]) -> tuple[int, int]:
-    """1-based file line and column of character `offset` of a `when` scalar's value.
-
-    Plain and quoted scalars start at the node's mark (after the quote); block scalars (| >) start on the
-    next line at its indentation; continuation lines of a multi-line scalar are joined by one character.
-    """
-    start_line = node.start_mark.line
-    if node.style in ("|", ">"):
-        segments = []
-        block_indent = None
-        for i in range(start_line + 1, len(lines)):
-            raw = lines[i]
-            indent = len(raw) - len(raw.lstrip(" "))
-            if raw.strip() and block_indent is None:
-                block_indent = indent
-            elif raw.strip() and block_indent is not None and indent < block_indent:
-                break  # the block ended
-            cut = min(indent, block_indent if block_indent is not None else indent)
-            segments.append((i, cut, raw[cut:]))
-    else:
-        first_col = node.start_mark.column + (1 if node.style in ("'", '"') else 0)
-        segments = [(start_line, first_col, lines[start_line][first_col:] if start_line < len(lines) else text)]
-        for i in range(start_line + 1, min(node.end_mark.line + 1, len(lines))):
-            raw = lines[i]
-            indent = len(raw) - len(raw.lstrip(" "))
-            segments.append((i, indent, raw[indent:]))
-    remaining = offset
-    for line_index, col, content in segments:
-        if remaining <= len(content):
-            return line_index + 1, col + remaining + 1
-        remaining -= len(content) + 1  # the joining newline or space
-    last_line, col, content = segments[-1] if segments else (start_line, node.start_mark.column, "")
-    return last_line + 1, col + len(content) + 1
+def expression_position(node: yaml.ScalarNode, offset: int, text: str) -> tuple[int, int]:
+    """1-based file line and column of character `offset` of a `when` scalar's value (see rules.positions)."""
+    offsets = source_offsets(text, node)
+    return line_col(text, offsets[min(offset, len(offsets) - 1)])

@@ -79,10 +79,22 @@ def _load(path: Path) -> dict:
         bad = set(case) - set(CASE_KEYS)
         if bad:
             raise RuleTestError(f"{path}:{line}: test '{case['name']}': unknown key(s) {', '.join(sorted(bad))}")
+        where = f"{path}:{line}: test '{case['name']}'"
         if ("features" in case) == ("transactions" in case):
-            raise RuleTestError(f"{path}:{line}: test '{case['name']}': give either 'features' or 'transactions'")
+            raise RuleTestError(f"{where}: give either 'features' or 'transactions'")
+        if "features" in case and not isinstance(case["features"] or {}, dict):
+            raise RuleTestError(f"{where}: 'features' must map feature names to values")
+        for key in ("fired", "not_fired"):
+            if not all(isinstance(r, str) for r in _as_list(case.get(key))):
+                raise RuleTestError(f"{where}: '{key}' must be a list of rule ids, found {case[key]!r}")
+        if "action" in case and case["action"] not in ACTIONS:
+            raise RuleTestError(f"{where}: 'action' must be one of {', '.join(ACTIONS)}, found {case['action']!r}")
         cases.append((case, line))
     return {**data, "cases": cases}
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [None] if value is not None else []
 
 
 def features_row(values: dict, where: str) -> np.ndarray:

@@ -80,3 +80,31 @@ def test_features_lists_the_registry_in_every_format() -> None:
     markdown = run("features", "--format", "markdown").output
     assert all(f"`{name}`" in markdown for name in REGISTRY.names)
     assert run("features").exit_code == 0
+
+
+def test_malformed_expectations_are_errors_with_the_case_line(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text('ruleset: {version: "1", thresholds: {review: 1, hold: 2, block: 3}}\nrules: []\n')
+    for body, message in [
+        ("    action: hodl\n", "'action' must be one of allow, review, hold, block, found 'hodl'"),
+        ("    fired: big\n", "'fired' must be a list of rule ids, found 'big'"),
+        ("    not_fired: [1]\n", "'not_fired' must be a list of rule ids, found [1]"),
+    ]:
+        (tmp_path / "r.test.yaml").write_text("tests:\n  - name: x\n    features: {amount: 5}\n" + body)
+        result = run("test", str(tmp_path))
+        assert result.exit_code == 1
+        assert f"{tmp_path / 'r.test.yaml'}:2: test 'x': {message}" in result.output
+
+
+def test_check_of_a_directory_counts_rules_across_files(tmp_path: Path) -> None:
+    (tmp_path / "header.yaml").write_text('ruleset: {version: "v9", thresholds: {review: 1, hold: 2, block: 3}}\n')
+    (tmp_path / "a.yaml").write_text("rules:\n  - {id: a, description: d, when: night, score: 1}\n")
+    (tmp_path / "b.yaml").write_text("rules:\n  - {id: b, description: d, when: amount > -5, score: 1, mode: shadow}\n")
+    (tmp_path / "b.test.yaml").write_text("tests: []\n")
+    result = run("check", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK: 2 rules (1 shadow), version v9")
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    assert run("features", "--format", "html").exit_code == 2
+    assert run("check", "--nope").exit_code == 2

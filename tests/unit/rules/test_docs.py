@@ -43,3 +43,10 @@ def test_the_feature_table_is_the_registry() -> None:
 def test_every_operator_in_the_grammar_is_documented() -> None:
     for word in ("between", "not in", " in ", " and ", " or ", "not ", "==", "!=", "<=", ">=", "+ - * /"):
         assert word in DOC, word
+
+
+def test_every_error_kind_is_explained() -> None:
+    from tests.unit.rules.test_errors import EXPECTED
+
+    for _, kind, _ in EXPECTED:
+        assert f"`{kind}`" in DOC, kind

@@ -79,6 +79,11 @@ EXPECTED = [
         ":9:5: rule \"big\": unknown key 'scroe' (allowed: id, description, when, score, action, mode, tags) (did you mean 'score'?)",
     ),
     ("wrong_field_type", "wrong_type", ":8:12: rule \"big\": 'score' must be a number, found 'lots'"),
+    (
+        "quoted_escapes",
+        "unknown_value",
+        ":6:36: rule \"chan\": 'mobiel' is not a value of category 'channel' (one of: mobile, online, atm, counter, pos, third_party) (did you mean 'mobile'?)",
+    ),
     ("yaml_syntax", "yaml", ":4:6: invalid YAML: expected ',' or '}', but got ':'"),
 ]
 
