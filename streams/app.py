@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 
 import faust
 
 from streams.errors import EventError
+from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
 from streams.pipeline import Topics, TransactionPipeline
@@ -46,7 +46,7 @@ def build_app(
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",
-        broker_credentials=_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         producer_acks=-1,  # a decision is only "sent" once every in-sync replica has it
         producer_linger_ms=5,
         producer_max_batch_size=1_048_576,
@@ -139,7 +139,7 @@ def build_app(
         value = encode_dead_letter(record, error, int(time.time() * 1000))
         await app.producer.send(producer_topics.dead_letters, record.key, value, None, None, None)
 
-    aiokafka_config = _aiokafka_config(settings)
+    side_input_config = aiokafka_config(settings)
 
     def side_input_task(kind: str, lookback_ms: int) -> Callable[[], Awaitable[None]]:
         async def follow_side_input() -> None:
@@ -149,7 +149,7 @@ def build_app(
                 lookback_ms,
                 pipeline.engine,
                 dead_letter,
-                aiokafka_config,
+                side_input_config,
                 side_inputs_ready[kind],
             )
 
@@ -186,27 +186,3 @@ async def _wait_ready(events: dict[str, asyncio.Event], timeout: float = 60.0) -
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             log.error("side input %s not caught up after %.0fs; scoring without it", name, timeout)
-
-
-def _aiokafka_config(settings: Settings) -> dict[str, object]:
-    config = dict(settings.kafka_client_config())
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        config["ssl_context"] = _ssl_context(settings)
-    return config
-
-
-def _credentials(settings: Settings) -> faust.auth.Credentials | None:
-    if settings.sasl_mechanism:
-        return faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=str(settings.sasl_password),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=_ssl_context(settings) if settings.security_protocol == "SASL_SSL" else None,
-        )
-    if settings.security_protocol == "SSL":
-        return faust.SSLCredentials(_ssl_context(settings))
-    return None
-
-
-def _ssl_context(settings: Settings) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=settings.ssl_cafile or None)
