@@ -73,6 +73,12 @@ _FEATURES: tuple[Feature, ...] = (
     Feature("payer.new_payees_24h", _N, "accounts", "Distinct payees new for this payer in the last 24 h."),
     Feature("payer.on_mule_list", _B, "", "The payer account is on the mule list."),
     Feature(
+        "payer.open_holds",
+        _N,
+        "holds",
+        "The payer's held transfers still waiting for verification at this event time (see docs/lifecycle.md).",
+    ),
+    Feature(
         "payer.inflow_30m", _N, "currency units", "Amount the payer received in the 30 minutes before this transfer."
     ),
     Feature(
@@ -99,6 +105,12 @@ _FEATURES: tuple[Feature, ...] = (
         "Share of the payee's inflow of the last 24 h that it sent on within 30 minutes of receiving it.",
     ),
     Feature("payee.on_mule_list", _B, "", "The payee account is on the mule list."),
+    Feature(
+        "payee.mule_candidate",
+        _B,
+        "",
+        "A victim reported fraud on a transfer to this payee (not yet confirmed by an investigator).",
+    ),
     # telecom join on payer_phone
     Feature("call.active", _B, "", "The payer's phone is on a call right now."),
     Feature("call.within_30m", _B, "", "The payer's phone was on a call in the last 30 minutes (or is now)."),

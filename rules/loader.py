@@ -14,9 +14,11 @@ import yaml
 from rules.checker import suggest
 from rules.errors import Problem
 
-RULE_KEYS = ("id", "description", "when", "score", "action", "mode", "tags")
+RULE_KEYS = ("id", "description", "when", "score", "action", "mode", "tags", "hold_minutes")
 RULE_REQUIRED = ("id", "description", "when", "score")
-HEADER_KEYS = ("version", "thresholds", "description", "hold_minutes")
+HEADER_KEYS = ("version", "thresholds", "description", "holds")
+HOLD_KEYS = ("minutes", "on_expiry")
+EXPIRY_ACTIONS = ("release", "block")  # what a hold becomes when nobody verified it in time
 THRESHOLD_KEYS = ("review", "hold", "block")
 FLOORS = ("review", "hold", "block")
 MODES = ("active", "shadow")
@@ -41,13 +43,20 @@ class RuleSpec:
     mode: str
     tags: tuple[str, ...]
     where: Where
+    hold_minutes: float | None = None  # this rule's hold length; None: the ruleset's
+
+
+@dataclass(frozen=True)
+class HoldPolicy:
+    minutes: float = 30.0
+    on_expiry: str = "release"
 
 
 @dataclass(frozen=True)
 class HeaderSpec:
     version: str
     thresholds: tuple[float, float, float]
-    hold_minutes: float
+    holds: HoldPolicy
     description: str
     where: Where
 
@@ -176,11 +185,34 @@ class _Reader:
                 self.problem(node, "missing_field", f"the ruleset header needs '{key}'")
         version = self.scalar(values["version"], "version", None) if "version" in values else None
         thresholds = self.thresholds(values["thresholds"]) if "thresholds" in values else None
-        hold = self.number(values["hold_minutes"], "hold_minutes", None) if "hold_minutes" in values else 30.0
+        holds = self.holds(values["holds"]) if "holds" in values else HoldPolicy()
         description = self.scalar(values["description"], "description", None) if "description" in values else ""
-        if version is None or thresholds is None or hold is None:
+        if version is None or thresholds is None or holds is None:
             return None
-        return HeaderSpec(version, thresholds, hold, description or "", where(self.path, node))
+        return HeaderSpec(version, thresholds, holds, description or "", where(self.path, node))
+
+    def holds(self, node: yaml.Node) -> HoldPolicy | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, "wrong_type", f"'holds' must map minutes/on_expiry to values, found {_kind(node)}")
+            return None
+        values = dict(self.items(node, HOLD_KEYS, None))
+        default = HoldPolicy()
+        minutes = self.minutes(values["minutes"], "holds.minutes", None) if "minutes" in values else default.minutes
+        on_expiry = (
+            self.choice(values["on_expiry"], "on_expiry", EXPIRY_ACTIONS, None)
+            if "on_expiry" in values
+            else default.on_expiry
+        )
+        if minutes is None or on_expiry is None:
+            return None
+        return HoldPolicy(minutes, on_expiry)
+
+    def minutes(self, node: yaml.Node, key: str, rule: str | None) -> float | None:
+        value = self.number(node, key, rule)
+        if value is not None and value <= 0:
+            self.problem(node, "wrong_type", f"'{key}' must be > 0 minutes, found {value:g}", rule)
+            return None
+        return value
 
     def thresholds(self, node: yaml.Node) -> tuple[float, float, float] | None:
         if not isinstance(node, yaml.MappingNode):
@@ -227,10 +259,25 @@ class _Reader:
         action = self.choice(values["action"], "action", FLOORS, rule_id) if "action" in values else None
         mode = self.choice(values["mode"], "mode", MODES, rule_id) if "mode" in values else "active"
         tags = self.tags(values["tags"], rule_id) if "tags" in values else ()
+        hold_minutes = None
+        if "hold_minutes" in values:
+            hold_minutes = self.minutes(values["hold_minutes"], "hold_minutes", rule_id)
         bad_choice = ("action" in values and action is None) or mode is None or tags is None
-        if not ok or None in (rule_id, description, when, score) or bad_choice:
+        bad_minutes = "hold_minutes" in values and hold_minutes is None
+        if not ok or None in (rule_id, description, when, score) or bad_choice or bad_minutes:
             return None
-        return RuleSpec(rule_id, description, when, values["when"], score, action, mode, tags, where(self.path, node))  # type: ignore[arg-type]
+        return RuleSpec(
+            rule_id,  # type: ignore[arg-type]
+            description,  # type: ignore[arg-type]
+            when,  # type: ignore[arg-type]
+            values["when"],  # type: ignore[arg-type]
+            score,  # type: ignore[arg-type]
+            action,
+            mode,
+            tags,
+            where(self.path, node),
+            hold_minutes,
+        )
 
     def tags(self, node: yaml.Node, rule: str | None) -> tuple[str, ...] | None:
         if not isinstance(node, yaml.SequenceNode) or not all(isinstance(t, yaml.ScalarNode) for t in node.value):

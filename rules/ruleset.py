@@ -8,6 +8,7 @@ Every problem in every file is collected before failing; a ruleset with any prob
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rules.checker import Checker
 from rules.codegen import fold, generate
 from rules.errors import Problem, RuleError
 from rules.features import REGISTRY, FeatureRegistry
-from rules.loader import FLOORS, FileContents, HeaderSpec, RuleSpec, read_file, rule_files
+from rules.loader import FLOORS, FileContents, HeaderSpec, HoldPolicy, RuleSpec, read_file, rule_files
 from rules.parser import ParseError, parse
 from rules.positions import line_col, source_offsets
 from scoring.program import Program
@@ -40,6 +41,7 @@ class RuleInfo:
     tags: tuple[str, ...]
     features: tuple[str, ...]  # what the rule reads; decisions report these values as the reason
     source: str  # path:line
+    hold_minutes: float | None = None  # how long a hold this rule causes lasts; None: the ruleset's default
 
     @property
     def shadow(self) -> bool:
@@ -50,13 +52,19 @@ class RuleInfo:
 class CompiledRuleset:
     version: str
     thresholds: tuple[float, float, float]  # lowest score for review, hold, block
-    hold_minutes: float
+    holds: HoldPolicy  # default hold length and what an unverified hold becomes
     rules: tuple[RuleInfo, ...]
     program: Program
     source: str
 
     def rule_index(self, rule_id: str) -> int:
         return next(i for i, r in enumerate(self.rules) if r.id == rule_id)
+
+    def hold_minutes(self, fired: Iterable[str]) -> float:
+        """How long a hold lasts when these active rules fired: the longest a fired rule asks for, else the default."""
+        by_id = {r.id: r.hold_minutes for r in self.rules}
+        asked = [m for m in (by_id.get(rule) for rule in fired) if m is not None]
+        return max(asked) if asked else self.holds.minutes
 
 
 def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> CompiledRuleset:
@@ -106,6 +114,7 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
             s.tags,
             tuple(ast.features_used(n)),
             f"{s.where.path}:{s.where.line}",
+            s.hold_minutes,
         )
         for s, n in compiled
     )
@@ -117,7 +126,7 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
         thresholds=header.thresholds,
         n_features=len(registry),
     )
-    return CompiledRuleset(header.version, header.thresholds, header.hold_minutes, infos, program, str(path))
+    return CompiledRuleset(header.version, header.thresholds, header.holds, infos, program, str(path))
 
 
 def _one_header(headers: list[HeaderSpec], path: str, problems: list[Problem], broken: bool) -> HeaderSpec | None:

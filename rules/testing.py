@@ -29,8 +29,8 @@ from scoring.kernel import score_batch
 from scoring.program import ACTIONS
 
 CASE_KEYS = ("name", "features", "transactions", "calls", "fired", "not_fired", "action")
-# (transactions, calls) -> feature rows, one per transaction; provided by the streaming feature engine
-Featurizer = Callable[[list[dict], list[dict]], np.ndarray]
+# (transactions, calls, ruleset) -> the last transaction's feature row; provided by the streaming pipeline
+Featurizer = Callable[[list[dict], list[dict], CompiledRuleset], np.ndarray]
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _run_case(path: Path, case: dict, line: int, ruleset: CompiledRuleset, featu
     else:
         if featurize is None:
             raise RuleTestError(f"{where}: transaction histories need the streaming feature engine")
-        row = featurize(list(case["transactions"]), list(case.get("calls") or []))[-1]
+        row = featurize(list(case["transactions"]), list(case.get("calls") or []), ruleset)
     result = score_batch(ruleset.program, np.ascontiguousarray(row.reshape(1, -1)))
     ids = [r.id for r in ruleset.rules]
     fired = {ids[k] for k in np.flatnonzero(result.fired[0])}

@@ -1,7 +1,9 @@
 """The Faust app: topics and the transactions agent, built from `Settings` at run time (not import time).
 
 The agent is thin on purpose: it turns Faust events into `RawRecord`s, hands the batch to the pipeline and
-produces what comes back. Offsets are committed only after the batch's output is flushed (Faust flushes
+produces what comes back. It reads `transactions` and `verifications` together: both are keyed by payer
+account with the same partition count, so Faust assigns partition N of both to one worker, the one that holds
+that payer's state and open holds. Offsets are committed only after the batch's output is flushed (Faust flushes
 the producer before each commit and `take_events` acks after the loop body) and the state is checkpointed,
 so delivery is at-least-once and a restart resumes from consistent state.
 """
@@ -16,10 +18,12 @@ from collections.abc import Awaitable, Callable
 import faust
 
 from streams.errors import EventError
+from streams.events import decode_call, decode_label
 from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
-from streams.pipeline import Topics, TransactionPipeline
+from streams.pipeline import BatchOutcome, Topics, TransactionPipeline
+from streams.privacy import mask
 from streams.reload import RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
@@ -60,12 +64,16 @@ def build_app(
             else {}
         ),
     )
-    transactions = app.topic(settings.topic("transactions"), key_type=bytes, value_type=bytes)
+    transactions_topic = settings.topic("transactions")
+    inputs = app.topic(transactions_topic, settings.topic("verifications"), key_type=bytes, value_type=bytes)
     producer_topics = Topics(
         decisions=settings.topic("decisions"),
         alerts=settings.topic("alerts"),
         dead_letters=settings.topic("dead-letters"),
+        labels=settings.topic("labels"),
+        verifications=settings.topic("verifications"),
     )
+    started_ms = int(time.time() * 1000)
     pipeline.topics = producer_topics
 
     side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
@@ -76,7 +84,7 @@ def build_app(
         seconds = save(checkpoint_file, pipeline.engine, pipeline.decision_log)
         metrics.checkpoint_seconds.observe(seconds)
 
-    @app.agent(transactions, name="score-transactions")
+    @app.agent(inputs, name="score-transactions")
     async def score_transactions(stream: faust.StreamT) -> None:
         waited = False
         last_checkpoint = time.monotonic()
@@ -114,24 +122,65 @@ def build_app(
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         outcome = pipeline.process(records, now_ms=now_ms)
-        producer = app.producer
-        for msg in outcome.messages:
-            await producer.send(msg.topic, msg.key, msg.value, None, None, None)
+        await send(outcome)
         if settings.metrics_enabled:
+            kinds = outcome.dead_letter_kinds
             metrics.observe_batch(
                 outcome.transactions,
                 outcome.verdicts,
-                outcome.dead_letters,
+                [e for e, kind in zip(outcome.dead_letters, kinds, strict=True) if kind == "transactions"],
                 "transactions",
                 outcome.received_ms,
                 now_ms,
                 time.perf_counter() - started,
                 getattr(pipeline.scorer, "tags", None),
             )
+            for error, kind in zip(outcome.dead_letters, kinds, strict=True):
+                if kind != "transactions":
+                    metrics.dead_letters.labels(kind, error.reason_class).inc()
             if outcome.transactions:
                 metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
         for error in outcome.dead_letters:
             log.warning("dead letter: %s", error)
+
+    async def send(outcome: BatchOutcome) -> None:
+        producer = app.producer
+        for msg in outcome.messages:
+            await producer.send(msg.topic, msg.key, msg.value, None, None, None)
+        if settings.metrics_enabled:
+            metrics.observe_lifecycle(outcome, len(pipeline.engine.holds))
+        for closed in outcome.hold_outcomes:
+            log.info(
+                "hold on %s closed: %s (%s)", closed.hold.txn_id, closed.action, closed.cause
+            )  # txn ids are not personal data; accounts are never logged in full
+
+    @app.timer(1.0)
+    async def expire_holds() -> None:
+        """Wall-clock deadlines: a hold nobody verified in time gets the ruleset's default."""
+        outcome = pipeline.expire(int(time.time() * 1000))
+        if outcome.messages:
+            await send(outcome)
+
+    def apply_call(record: RawRecord) -> None:
+        pipeline.engine.add_call(decode_call(record.value))  # type: ignore[arg-type]
+
+    def apply_label(record: RawRecord) -> None:
+        label = decode_label(record.value)  # type: ignore[arg-type]
+        change = pipeline.engine.add_label(label, now_ms=record.timestamp_ms)
+        if change is not None:
+            metrics.mule_list_changes.labels(change).inc()
+            log.info(
+                "mule list: %s %s (verdict %s, source %s, reason %r)",
+                change,
+                mask(label.account),
+                label.verdict,
+                label.source or "-",
+                (label.reason or "")[:200],
+            )
+        # labels are re-read from 90 days back at every start: count feedback only once, when it is new
+        if record.timestamp_ms >= started_ms:
+            for rule, verdict in pipeline.label_feedback(label):
+                metrics.rule_feedback.labels(rule, verdict, "label").inc()
 
     async def dead_letter(record: RawRecord, error: EventError) -> None:
         metrics.dead_letters.labels(record.topic.removeprefix(settings.topic_prefix), error.reason_class).inc()
@@ -141,13 +190,14 @@ def build_app(
 
     side_input_config = aiokafka_config(settings)
 
-    def side_input_task(kind: str, lookback_ms: int) -> Callable[[], Awaitable[None]]:
+    def side_input_task(
+        kind: str, lookback_ms: int, apply: Callable[[RawRecord], None]
+    ) -> Callable[[], Awaitable[None]]:
         async def follow_side_input() -> None:
             await follow(
                 settings.topic(kind),
-                kind,
                 lookback_ms,
-                pipeline.engine,
+                apply,
                 dead_letter,
                 side_input_config,
                 side_inputs_ready[kind],
@@ -160,7 +210,7 @@ def build_app(
     async def report_lag() -> None:
         consumer = app.consumer
         for tp in consumer.assignment():
-            if tp.topic != transactions.get_topic_name():
+            if tp.topic != transactions_topic:
                 continue
             position = await consumer.position(tp)
             if position is not None:
@@ -174,8 +224,8 @@ def build_app(
             if result is not None:
                 metrics.ruleset_reloads.labels("success" if result.ok else "failure").inc()
 
-    app.task(side_input_task("calls", CALLS_LOOKBACK_MS))
-    app.task(side_input_task("labels", LABELS_LOOKBACK_MS))
+    app.task(side_input_task("calls", CALLS_LOOKBACK_MS, apply_call))
+    app.task(side_input_task("labels", LABELS_LOOKBACK_MS, apply_label))
 
     return app
 

@@ -4,27 +4,38 @@ The replay uses `TransactionPipeline` exactly as the Faust agent does: same deco
 and encoder, in batches of the same size. Calls are applied before the transactions: call features only look
 at calls that started before the transaction, so knowing later calls changes nothing (as in the worker,
 which catches up on the calls topic before it scores).
+
+Holds run on event time here: a hold opened by a transfer at time t expires at t + its minutes. Verifications
+(from a file, or answered by the simulated call centre) are interleaved with the transactions by event time;
+when the history ends, holds still open reach their deadline and their default applies.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from streams.errors import EventError
-from streams.events import decode_call, decode_label, decode_transaction, parse_time
+from streams.events import Verification, decode_call, decode_label, decode_transaction, decode_verification, parse_time
+from streams.lifecycle.holds import Hold
 from streams.outputs import RawRecord
-from streams.pipeline import TransactionPipeline
+from streams.pipeline import BatchOutcome, TransactionPipeline
 from streams.quality import TxnContext
+from streams.simulator.callcentre import CallCentre
+
+END_OF_HISTORY_MS = 2**62
 
 
 @dataclass
 class Summary:
     transactions: int = 0
     dead_letters: int = 0
+    holds_opened: int = 0
+    verifications: int = 0
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -57,7 +68,7 @@ def load_truth(path: Path) -> dict[str, Truth]:
     truth = {}
     for _, line in read_lines(path):
         label = decode_label(line)
-        if label.txn_id:
+        if label.txn_id and label.verdict in ("fraud", "legit"):
             typology = orjson.loads(line).get("typology")
             truth[label.txn_id] = Truth(label.verdict, label.role, typology if isinstance(typology, str) else None)
     return truth
@@ -81,24 +92,94 @@ def transaction_context(path: Path, truth: dict[str, Truth]) -> dict[str, TxnCon
     return context
 
 
+@dataclass
+class Verifications:
+    """Verifications waiting for their event time: recorded ones from a file, and the call centre's answers."""
+
+    call_centre: CallCentre | None = None
+    truth: dict[str, Truth] = field(default_factory=dict)
+    _queue: list[tuple[int, int, bytes]] = field(default_factory=list)  # (ts, sequence, record)
+
+    def add(self, verification: Verification | bytes, ts_ms: int) -> None:
+        value = verification if isinstance(verification, bytes) else _encode_verification(verification)
+        heapq.heappush(self._queue, (ts_ms, len(self._queue), value))
+
+    def calls_about(self, holds: list[Hold]) -> None:
+        if self.call_centre is None:
+            return
+        for hold in holds:
+            label = self.truth.get(hold.txn_id)
+            answer = self.call_centre.answer(hold, fraud=label is not None and label.verdict == "fraud")
+            if answer is not None:
+                self.add(answer, answer.ts_ms)
+
+    def due(self, until_ms: int, topic: str) -> list[RawRecord]:
+        records = []
+        while self._queue and self._queue[0][0] <= until_ms:
+            ts, sequence, value = heapq.heappop(self._queue)
+            records.append(RawRecord(value, topic, 0, sequence, ts))
+        return records
+
+
+def load_verifications(path: Path, into: Verifications) -> list[str]:
+    """Queue a verifications file; returns the errors of lines that failed (file:line: reason)."""
+    errors = []
+    for number, line in read_lines(path):
+        try:
+            into.add(line, decode_verification(line).ts_ms)
+        except EventError as error:
+            errors.append(f"{path}:{number}: {error}")
+    return errors
+
+
 def replay(
     pipeline: TransactionPipeline,
     path: Path,
     batch_size: int,
     on_decision: Callable[[bytes], None],
     on_progress: Callable[[int], None] = lambda n: None,
+    verifications: Verifications | None = None,
 ) -> Summary:
-    """Run a transactions file through the pipeline; each decision record is handed to `on_decision`."""
+    """Run a transactions file through the pipeline; each `decisions` record (first decisions and hold
+    outcomes) is handed to `on_decision`. The pipeline should run holds on event time."""
     summary = Summary()
-    for batch in _batches(read_lines(path), batch_size, str(path)):
-        outcome = pipeline.process(batch, now_ms=batch[-1].timestamp_ms)
+    pending = verifications or Verifications()
+    topic = pipeline.topics.verifications
+
+    def take(outcome: BatchOutcome) -> None:
         summary.dead_letters += len(outcome.dead_letters)
+        summary.transactions += len(outcome.transactions) + outcome.redelivered
+        summary.holds_opened += len(outcome.holds_opened)
+        summary.verifications += sum(outcome.verifications.values())
+        pending.calls_about(outcome.holds_opened)
         for message in outcome.messages:
             if message.topic == pipeline.topics.decisions:
-                summary.transactions += 1
                 on_decision(message.value)
+
+    def catch_up(until_ms: int) -> None:
+        for record in pending.due(until_ms, topic):
+            take(pipeline.process([record], now_ms=record.timestamp_ms))
+        take(pipeline.expire(until_ms))
+
+    for batch in _batches(read_lines(path), batch_size, str(path)):
+        catch_up(min((r.timestamp_ms for r in batch if r.timestamp_ms), default=0))
+        take(pipeline.process(batch, now_ms=batch[-1].timestamp_ms))
         on_progress(len(batch))
+    catch_up(END_OF_HISTORY_MS)  # the history ends: answers still to come, then every deadline passes
     return summary
+
+
+def _encode_verification(v: Verification) -> bytes:
+    return orjson.dumps(
+        {
+            "verification_id": v.verification_id,
+            "txn_id": v.txn_id,
+            "payer_account": v.payer_account,
+            "outcome": v.outcome,
+            "ts": v.ts_ms,
+            "reason": v.reason,
+        }
+    )
 
 
 def _batches(lines: Iterable[tuple[int, bytes]], size: int, source: str) -> Iterator[list[RawRecord]]:

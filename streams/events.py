@@ -23,12 +23,15 @@ from streams.errors import EventError
 
 CHANNELS = frozenset({"mobile", "online", "atm", "counter", "pos", "third_party"})
 CALLER_RISKS = ("normal", "overseas", "virtual", "flagged")  # ordered from least to most risky
-VERDICTS = frozenset({"fraud", "legit"})
+VERDICTS = frozenset({"fraud", "legit", "suspected"})  # suspected: a report, not a confirmed verdict
 ROLES = frozenset({"victim", "mule"})
+# what closes a hold: the customer confirms the payment, the customer reports fraud, or an investigator decides
+VERIFICATION_OUTCOMES = frozenset({"confirmed", "fraud_reported", "investigator_release", "investigator_block"})
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_AMOUNT = 1e11  # larger than any single retail transfer; beyond it the feed is broken, not rich
 MAX_ID_LENGTH = 128
+MAX_TEXT_LENGTH = 1024  # free-text fields (a label's or verification's reason)
 # Event times outside these bounds are feed bugs (seconds sent as milliseconds, zeroed clocks).
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
@@ -68,6 +71,20 @@ class Label:
     txn_id: str | None = None
     account: str | None = None
     role: str | None = None
+    reason: str | None = None  # why, for the audit trail of the mule list
+    source: str | None = None  # who says so, e.g. "investigator", "verification"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The result of the bank's call to a customer (or an investigator's decision) about a held transfer."""
+
+    verification_id: str
+    txn_id: str
+    payer_account: str
+    outcome: str
+    ts_ms: int
+    reason: str | None = None
 
 
 def decode_transaction(raw: bytes) -> Transaction:
@@ -121,6 +138,22 @@ def decode_label(raw: bytes) -> Label:
         txn_id=txn_id,
         account=account,
         role=_choice(obj, "role", ROLES, required=False),
+        reason=_optional_string(obj, "reason", MAX_TEXT_LENGTH),
+        source=_optional_string(obj, "source"),
+    )
+
+
+def decode_verification(raw: bytes) -> Verification:
+    obj = _load_object(raw)
+    outcome = _choice(obj, "outcome", VERIFICATION_OUTCOMES, required=True)
+    assert outcome is not None
+    return Verification(
+        verification_id=_identifier(obj, "verification_id"),
+        txn_id=_identifier(obj, "txn_id"),
+        payer_account=_identifier(obj, "payer_account"),
+        outcome=outcome,
+        ts_ms=_timestamp(obj, "ts"),
+        reason=_optional_string(obj, "reason", MAX_TEXT_LENGTH),
     )
 
 
@@ -175,14 +208,14 @@ def _identifier(obj: dict[str, Any], field: str) -> str:
     return value
 
 
-def _optional_string(obj: dict[str, Any], field: str) -> str | None:
+def _optional_string(obj: dict[str, Any], field: str, limit: int = MAX_ID_LENGTH) -> str | None:
     value = obj.get(field)
     if value is None:
         return None
     if not isinstance(value, str):
         raise EventError(field, f"expected a string or null, found {_json_type(value)}")
-    if len(value) > MAX_ID_LENGTH:
-        raise EventError(field, f"is {len(value)} characters, the limit is {MAX_ID_LENGTH}")
+    if len(value) > limit:
+        raise EventError(field, f"is {len(value)} characters, the limit is {limit}")
     return value
 
 

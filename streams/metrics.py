@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from streams.errors import EventError
 from streams.events import Transaction
 from streams.outputs import Verdict
+from streams.pipeline import BatchOutcome
 
 # Fine below 10 ms, where a healthy worker lives; coarse above, where an operator only needs "too slow".
 LATENCY_BUCKETS = (
@@ -40,6 +41,14 @@ LATENCY_BUCKETS = (
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNKNOWN_CHANNEL = "unknown"
 INTERCEPTING = frozenset({"hold", "block"})
+HOLD_OUTCOMES = (
+    ("release", "confirmed"),
+    ("release", "investigator"),
+    ("release", "expired"),
+    ("block", "fraud_reported"),
+    ("block", "investigator"),
+    ("block", "expired"),
+)
 DEAD_LETTER_REASONS = (
     "invalid_json",
     "invalid_encoding",
@@ -151,6 +160,40 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.holds_opened = Counter(
+            "interceptor_holds_opened", "Holds opened (hold decisions), by currency.", ["currency"], registry=registry
+        )
+        self.holds_open = Gauge("interceptor_holds_open", "Holds waiting for verification now.", registry=registry)
+        self.hold_outcomes = Counter(
+            "interceptor_hold_outcomes",
+            "Holds closed, by action (release, block) and cause (confirmed, fraud_reported, investigator, expired).",
+            ["action", "cause"],
+            registry=registry,
+        )
+        self.hold_outcome_amount = Counter(
+            "interceptor_hold_outcome_amount",
+            "Amount of closed holds, by action, cause and currency: blocked amounts are money kept from fraud.",
+            ["action", "cause", "currency"],
+            registry=registry,
+        )
+        self.verifications = Counter(
+            "interceptor_verifications",
+            "Verifications read, by result: applied (closed a hold), late (already closed), unknown (no such hold).",
+            ["result"],
+            registry=registry,
+        )
+        self.rule_feedback = Counter(
+            "interceptor_rule_feedback",
+            "Held or blocked transactions later found fraud or legit, per fired rule, by source (label, verification).",
+            ["rule", "verdict", "source"],
+            registry=registry,
+        )
+        self.mule_list_changes = Counter(
+            "interceptor_mule_list_changes",
+            "Changes to the mule lists from labels: listed, candidate, cleared.",
+            ["change"],
+            registry=registry,
+        )
         self.up_since = Gauge(
             "interceptor_start_time_seconds", "Unix time the worker process started.", registry=registry
         )
@@ -160,6 +203,12 @@ class Metrics:
             self.ruleset_reloads.labels(result)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels("transactions", reason)
+        for action, cause in HOLD_OUTCOMES:
+            self.hold_outcomes.labels(action, cause)
+        for result in ("applied", "late", "unknown"):
+            self.verifications.labels(result)
+        for change in ("listed", "candidate", "cleared"):
+            self.mule_list_changes.labels(change)
 
     def observe_batch(
         self,
@@ -197,6 +246,19 @@ class Metrics:
         if transactions or dead:
             self.batch_size.observe(len(transactions) + len(dead))
             self.processing_latency.observe(seconds)
+
+    def observe_lifecycle(self, outcome: BatchOutcome, holds_open: int) -> None:
+        """Count what a batch (or an expiry sweep) did to holds, verifications and rule feedback."""
+        for hold in outcome.holds_opened:
+            self.holds_opened.labels(hold.currency).inc()
+        for closed in outcome.hold_outcomes:
+            self.hold_outcomes.labels(closed.action, closed.cause).inc()
+            self.hold_outcome_amount.labels(closed.action, closed.cause, closed.hold.currency).inc(closed.hold.amount)
+        for result, n in outcome.verifications.items():
+            self.verifications.labels(result).inc(n)
+        for rule, verdict in outcome.feedback:
+            self.rule_feedback.labels(rule, verdict, "verification").inc()
+        self.holds_open.set(holds_open)
 
     def _intercepted(self, txn: Transaction, verdict: Verdict, tags: Mapping[str, tuple[str, ...]]) -> None:
         self.intercepted.labels(verdict.action, txn.currency).inc()

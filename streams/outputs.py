@@ -10,6 +10,7 @@ import orjson
 
 from streams.errors import EventError
 from streams.events import Transaction
+from streams.lifecycle.holds import HoldOutcome
 
 ACTIONS = ("allow", "review", "hold", "block")  # index = severity, as the kernel returns it
 
@@ -52,6 +53,7 @@ def encode_decision(txn: Transaction, verdict: Verdict, ruleset: str, received_m
     """The `decisions` record. latency_ms runs from the record's Kafka timestamp to the decision."""
     return orjson.dumps(
         {
+            "kind": "decision",
             "txn_id": txn.txn_id,
             "action": verdict.action,
             "score": verdict.score,
@@ -65,6 +67,43 @@ def encode_decision(txn: Transaction, verdict: Verdict, ruleset: str, received_m
             "currency": txn.currency,
             "decided_at": iso_utc(now_ms),
             "latency_ms": max(0, now_ms - received_ms),
+        }
+    )
+
+
+def encode_hold_outcome(outcome: HoldOutcome) -> bytes:
+    """The follow-up `decisions` record that closes a hold (kind `hold_outcome`); an expiry is dated at the
+    deadline, so writing it again after a restart gives the same bytes."""
+    hold = outcome.hold
+    return orjson.dumps(
+        {
+            "kind": "hold_outcome",
+            "txn_id": hold.txn_id,
+            "action": outcome.action,
+            "cause": str(outcome.cause),
+            "verification_id": outcome.verification_id,
+            "rules": list(hold.rules),
+            "ruleset": hold.ruleset,
+            "amount": hold.amount,
+            "currency": hold.currency,
+            "held_at": iso_utc(hold.opened_ts_ms),
+            "deadline": iso_utc(hold.deadline_ms),
+            "decided_at": iso_utc(outcome.closed_ms),
+        }
+    )
+
+
+def encode_mule_report(outcome: HoldOutcome) -> bytes:
+    """The `labels` record a fraud report on a hold produces: its payee becomes a mule candidate everywhere."""
+    hold = outcome.hold
+    how = "the customer reported fraud" if outcome.cause == "fraud_reported" else "an investigator blocked it"
+    return orjson.dumps(
+        {
+            "account": hold.payee,
+            "verdict": "suspected",
+            "role": "mule",
+            "source": "verification",
+            "reason": f"received held transfer {hold.txn_id}; {how} (verification {outcome.verification_id})",
         }
     )
 

@@ -1,6 +1,7 @@
-"""One batch of raw transaction records in, the messages to produce out. No Kafka, no Faust here.
+"""One batch of raw records in, the messages to produce out. No Kafka, no Faust here.
 
-decode -> de-duplicate by txn_id -> features (state) -> score the batch in one kernel call -> encode.
+Transactions: decode -> de-duplicate by txn_id -> features (state) -> score the batch in one kernel call ->
+open holds -> encode. Verifications (same partitioning, same batch): close holds -> follow-up records.
 The Faust agent and `interceptor backtest` both call `TransactionPipeline.process`, so streaming and replay
 share one code path.
 """
@@ -8,17 +9,32 @@ share one code path.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from itertools import groupby
+from typing import Literal, Protocol
 
 import numpy as np
+import orjson
 
+from rules.features import REGISTRY
 from streams.dedup import DecisionLog, Remembered
 from streams.errors import EventError
-from streams.events import Transaction, decode_transaction
+from streams.events import Label, Transaction, decode_transaction, decode_verification
 from streams.features.engine import FeatureEngine
-from streams.outputs import RawRecord, Verdict, encode_dead_letter, encode_decision
+from streams.lifecycle.holds import Hold, HoldOutcome
+from streams.outputs import (
+    RawRecord,
+    Verdict,
+    encode_dead_letter,
+    encode_decision,
+    encode_hold_outcome,
+    encode_mule_report,
+)
+
+_OPEN_HOLDS = REGISTRY.column("payer.open_holds")
+DEFAULT_HOLD_TERMS = (30.0, "release")  # for scorers without a ruleset: minutes, action on expiry
 
 
 class Scorer(Protocol):
@@ -43,9 +59,14 @@ class BatchOutcome:
     transactions: list[Transaction] = field(default_factory=list)  # newly decided ones only
     verdicts: list[Verdict] = field(default_factory=list)
     received_ms: list[int] = field(default_factory=list)  # Kafka timestamp of each newly decided transaction
-    features: np.ndarray | None = None
     dead_letters: list[EventError] = field(default_factory=list)
+    dead_letter_kinds: list[str] = field(default_factory=list)  # transactions or verifications, per dead letter
     redelivered: int = 0  # transactions answered from the decision log
+    holds_opened: list[Hold] = field(default_factory=list)
+    hold_outcomes: list[HoldOutcome] = field(default_factory=list)
+    verifications: Counter[str] = field(default_factory=Counter)  # result (applied, late, unknown) -> count
+    feedback: list[tuple[str, str]] = field(default_factory=list)  # (rule, fraud|legit) from verifications
+    mule_reports: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,8 @@ class Topics:
     decisions: str = "decisions"
     alerts: str = "alerts"
     dead_letters: str = "dead-letters"
+    labels: str = "labels"  # where fraud reports on holds publish their payee as a mule candidate
+    verifications: str = "verifications"  # input: records read from this topic are verifications
 
 
 def fingerprint_of(txn: Transaction) -> int:
@@ -61,22 +84,59 @@ def fingerprint_of(txn: Transaction) -> int:
 
 
 class TransactionPipeline:
+    """`hold_clock` is what hold deadlines run on: "wall" (the live worker) or "event" (a backtest)."""
+
     def __init__(
         self,
         scorer: Scorer,
         topics: Topics = Topics(),
         engine: FeatureEngine | None = None,
         decision_log: DecisionLog | None = None,
+        hold_clock: Literal["wall", "event"] = "wall",
     ) -> None:
         self.scorer = scorer
         self.topics = topics
         self.engine = engine or FeatureEngine()
         self.decision_log = decision_log or DecisionLog()
+        self.hold_clock = hold_clock
 
     def process(self, records: Sequence[RawRecord], now_ms: int) -> BatchOutcome:
+        """Handle a batch in arrival order: runs of transactions are scored together, verifications one by one."""
         out = BatchOutcome()
-        pending: dict[str, int] = {}  # txn_id -> fingerprint, for duplicates inside this batch
+        for is_verification, run in groupby(records, key=lambda r: r.topic == self.topics.verifications):
+            if is_verification:
+                self._verifications(list(run), out, now_ms)
+            else:
+                self._transactions(list(run), out, now_ms)
+        self.engine.prune_holds()
+        return out
+
+    def expire(self, now_ms: int) -> BatchOutcome:
+        """Close the holds whose deadline has passed (`now_ms` on the hold clock); their follow-ups to produce."""
+        out = BatchOutcome()
+        self._expire(now_ms, out)
+        return out
+
+    def label_feedback(self, label: Label) -> list[tuple[str, str]]:
+        """(rule, verdict) for each active rule that fired on a transaction this label says was fraud or legit,
+        when this worker held or blocked it; empty otherwise."""
+        if label.txn_id is None or label.verdict not in ("fraud", "legit"):
+            return []
+        seen = self.decision_log.get(label.txn_id)
+        if seen is None or not seen.alerted:
+            return []
+        decision = orjson.loads(seen.decision)
+        if decision["action"] not in ("hold", "block"):
+            return []
+        return [(reason["rule"], label.verdict) for reason in decision["reasons"]]
+
+    # --- transactions ------------------------------------------------------------------------------------
+
+    def _transactions(self, records: list[RawRecord], out: BatchOutcome, now_ms: int) -> None:
+        pending: dict[str, int] = {}  # txn_id -> fingerprint, for duplicates inside this run
         in_order: list[Transaction] = []  # every valid transaction once, in arrival order, for the state
+        new: list[Transaction] = []
+        received: list[int] = []
         for record in records:
             try:
                 txn = decode_transaction(record.value)  # type: ignore[arg-type]
@@ -90,10 +150,7 @@ class TransactionPipeline:
                         "duplicate_txn_id",
                     )
             except EventError as error:
-                out.dead_letters.append(error)
-                out.messages.append(
-                    OutMessage(self.topics.dead_letters, record.key, encode_dead_letter(record, error, now_ms))
-                )
+                self._dead_letter(record, error, "transactions", out, now_ms)
                 continue
             if seen is not None:
                 self._repeat(txn, seen, out)
@@ -102,16 +159,16 @@ class TransactionPipeline:
                 out.redelivered += 1  # the same transaction twice in one batch: decided once below
             else:
                 pending[txn.txn_id] = fingerprint
-                out.transactions.append(txn)
-                out.received_ms.append(record.timestamp_ms)
+                new.append(txn)
+                received.append(record.timestamp_ms)
                 in_order.append(txn)
-        if in_order:
-            rows = self.engine.process(in_order)  # the engine records each txn_id once
-            if out.transactions:
-                new = {t.txn_id for t in out.transactions}
-                out.features = np.ascontiguousarray(rows[[t.txn_id in new for t in in_order]])
-                self._decide(out, pending, now_ms)
-        return out
+        if not in_order:
+            return
+        rows = self.engine.process(in_order)  # the engine records each txn_id once
+        if new:
+            fresh = {t.txn_id for t in new}
+            features = np.ascontiguousarray(rows[[t.txn_id in fresh for t in in_order]])
+            self._decide(new, features, received, pending, out, now_ms)
 
     def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome) -> None:
         key = txn.payer_account.encode()
@@ -120,11 +177,19 @@ class TransactionPipeline:
             out.messages.append(OutMessage(self.topics.alerts, key, seen.decision))
         out.redelivered += 1
 
-    def _decide(self, out: BatchOutcome, fingerprints: dict[str, int], now_ms: int) -> None:
-        assert out.features is not None
-        out.verdicts = self.scorer.score(out.transactions, out.features)
+    def _decide(
+        self,
+        transactions: list[Transaction],
+        features: np.ndarray,
+        received: list[int],
+        fingerprints: dict[str, int],
+        out: BatchOutcome,
+        now_ms: int,
+    ) -> None:
+        verdicts = self.scorer.score(transactions, features)
+        self._open_holds(transactions, features, verdicts, out, now_ms)
         version = self.scorer.version
-        for txn, verdict, received_ms in zip(out.transactions, out.verdicts, out.received_ms, strict=True):
+        for txn, verdict, received_ms in zip(transactions, verdicts, received, strict=True):
             key = txn.payer_account.encode()
             value = encode_decision(txn, verdict, version, received_ms, now_ms)
             alerted = verdict.action != "allow"
@@ -132,3 +197,91 @@ class TransactionPipeline:
             if alerted:
                 out.messages.append(OutMessage(self.topics.alerts, key, value))
             self.decision_log.put(txn.txn_id, Remembered(fingerprints[txn.txn_id], value, alerted))
+        out.transactions.extend(transactions)
+        out.verdicts.extend(verdicts)
+        out.received_ms.extend(received)
+
+    def _open_holds(
+        self,
+        transactions: list[Transaction],
+        features: np.ndarray,
+        verdicts: list[Verdict],
+        out: BatchOutcome,
+        now_ms: int,
+    ) -> None:
+        """Open a hold for each `hold` verdict, in batch order.
+
+        The batch was featurized before any of its holds existed, so a later transfer of a payer held earlier
+        in the same batch gets its `payer.open_holds` raised and is scored again: the result does not depend
+        on where batch boundaries fall (streaming and backtest agree).
+        """
+        opened: dict[str, list[Hold]] = {}
+        for i, txn in enumerate(transactions):
+            earlier = opened.get(txn.payer_account)
+            if earlier:
+                extra = sum(1 for h in earlier if h.opened_ts_ms <= txn.ts_ms < h.window_end_ms)
+                if extra:
+                    features[i, _OPEN_HOLDS] += extra
+                    verdicts[i] = self.scorer.score(transactions[i : i + 1], features[i : i + 1])[0]
+            if verdicts[i].action == "hold":
+                hold = self.engine.holds.open(self._hold(txn, verdicts[i], now_ms))
+                opened.setdefault(txn.payer_account, []).append(hold)
+                out.holds_opened.append(hold)
+
+    def _hold(self, txn: Transaction, verdict: Verdict, now_ms: int) -> Hold:
+        rules = tuple(r.rule for r in verdict.reasons)
+        terms = getattr(self.scorer, "hold_terms", None)
+        minutes, on_expiry = terms(rules) if terms else DEFAULT_HOLD_TERMS
+        length_ms = int(minutes * 60_000)
+        start = now_ms if self.hold_clock == "wall" else txn.ts_ms
+        return Hold(
+            txn.txn_id,
+            txn.payer_account,
+            txn.payee_account,
+            txn.amount,
+            txn.currency,
+            txn.ts_ms,
+            txn.ts_ms + length_ms,
+            start + length_ms,
+            rules,
+            on_expiry,
+            self.scorer.version,
+        )
+
+    # --- verifications and expiry ------------------------------------------------------------------------
+
+    def _verifications(self, records: list[RawRecord], out: BatchOutcome, now_ms: int) -> None:
+        for record in records:
+            try:
+                verification = decode_verification(record.value)  # type: ignore[arg-type]
+            except EventError as error:
+                self._dead_letter(record, error, "verifications", out, now_ms)
+                continue
+            clock = now_ms if self.hold_clock == "wall" else verification.ts_ms
+            self._expire(clock, out)  # a deadline that passed before this answer wins over it
+            result, outcome = self.engine.holds.verify(verification, clock)
+            out.verifications[result] += 1
+            if outcome is not None:
+                self._closed(outcome, out, clock)
+
+    def _expire(self, now_ms: int, out: BatchOutcome) -> None:
+        for outcome in self.engine.holds.expire(now_ms):
+            self._closed(outcome, out, now_ms)
+
+    def _closed(self, outcome: HoldOutcome, out: BatchOutcome, now_ms: int) -> None:
+        hold = outcome.hold
+        out.hold_outcomes.append(outcome)
+        out.messages.append(OutMessage(self.topics.decisions, hold.payer.encode(), encode_hold_outcome(outcome)))
+        if outcome.verdict is not None:
+            out.feedback.extend((rule, outcome.verdict) for rule in hold.rules)
+        if outcome.action == "block" and outcome.verdict == "fraud":
+            # the payee received money a victim was talked into sending: every worker should know it
+            report = encode_mule_report(outcome)
+            out.messages.append(OutMessage(self.topics.labels, hold.payee.encode(), report))
+            self.engine.add_label(Label("suspected", account=hold.payee, role="mule"), now_ms)
+            out.mule_reports += 1
+
+    def _dead_letter(self, record: RawRecord, error: EventError, kind: str, out: BatchOutcome, now_ms: int) -> None:
+        out.dead_letters.append(error)
+        out.dead_letter_kinds.append(kind)
+        out.messages.append(OutMessage(self.topics.dead_letters, record.key, encode_dead_letter(record, error, now_ms)))

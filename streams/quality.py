@@ -2,7 +2,8 @@
 honest customers.
 
 A transaction is fraud when a label with its txn_id says so; every other transaction counts as legitimate.
-"Intercepted" means held or blocked.
+"Intercepted" means held or blocked. Hold outcomes (follow-up records) say what became of each hold: money
+is finally *stopped* when it is blocked at once or blocked when its hold closes.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class Quality:
     alerts: int = 0
     span_ms: tuple[int, int] | None = None
     labelled: bool = False
+    holds: HoldQuality = field(default_factory=lambda: HoldQuality())
+    fraud_amount_blocked: float = 0.0  # blocked at the first decision
+
+    def add_hold_outcome(self, record: dict, verdict: str | None) -> None:
+        self.holds.add(record, verdict == "fraud")
 
     def add(self, decision: dict, verdict: str | None, context: TxnContext | None = None) -> None:
         self.transactions += 1
@@ -64,6 +70,8 @@ class Quality:
             self.fraud_flagged[action] += 1
             if action >= INTERCEPTED:
                 self.fraud_amount_intercepted += amount
+            if action == SEVERITY["block"]:
+                self.fraud_amount_blocked += amount
         else:
             self.legit_flagged[action] += 1
         self.alerts += action >= SEVERITY["review"]
@@ -146,8 +154,57 @@ class Quality:
                 }
                 for name, (amount, caught_amount, n, caught) in sorted(self.typologies.items())
             },
+            "holds": self.holds.report(self.actions["hold"]),
+            "fraud_amount_stopped": round(self.fraud_amount_blocked + self.holds.fraud_amount_blocked, 2),
+            "fraud_amount_stopped_share": _ratio(
+                self.fraud_amount_blocked + self.holds.fraud_amount_blocked, self.fraud_amount
+            ),
             "rules": {r: q.as_dict(self.fraud) for r, q in sorted(self.rules.items())},
             "shadow_rules": {r: q.as_dict(self.fraud) for r, q in sorted(self.shadow.items())},
+        }
+
+
+@dataclass
+class HoldQuality:
+    """What became of the holds: released or blocked, why, and whose money it was."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)  # "action/cause" -> count
+    fraud_held: int = 0
+    fraud_amount_held: float = 0.0
+    fraud_amount_blocked: float = 0.0  # money saved by holds
+    fraud_amount_released: float = 0.0  # a hold that let the scam through
+    legit_held: int = 0
+    legit_blocked: int = 0
+
+    def add(self, record: dict, fraud: bool) -> None:
+        key = f"{record['action']}/{record['cause']}"
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        amount = float(record["amount"])
+        blocked = record["action"] == "block"
+        if fraud:
+            self.fraud_held += 1
+            self.fraud_amount_held += amount
+            if blocked:
+                self.fraud_amount_blocked += amount
+            else:
+                self.fraud_amount_released += amount
+        else:
+            self.legit_held += 1
+            self.legit_blocked += blocked
+
+    def report(self, opened: int) -> dict:
+        closed = sum(self.outcomes.values())
+        return {
+            "opened": opened,
+            "closed": closed,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "fraud_held": self.fraud_held,
+            "fraud_amount_held": round(self.fraud_amount_held, 2),
+            "fraud_amount_blocked_after_hold": round(self.fraud_amount_blocked, 2),
+            "fraud_amount_released_after_hold": round(self.fraud_amount_released, 2),
+            "fraud_held_amount_saved_share": _ratio(self.fraud_amount_blocked, self.fraud_amount_held),
+            "legit_held": self.legit_held,
+            "legit_blocked_after_hold": self.legit_blocked,
         }
 
 
@@ -165,7 +222,10 @@ def measure(decisions: Iterable[dict], truth: dict[str, str], context: dict[str,
     quality = Quality(labelled=bool(truth))
     context = context or {}
     for decision in decisions:
-        quality.add(decision, truth.get(decision["txn_id"]), context.get(decision["txn_id"]))
+        if decision.get("kind") == "hold_outcome":
+            quality.add_hold_outcome(decision, truth.get(decision["txn_id"]))
+        else:
+            quality.add(decision, truth.get(decision["txn_id"]), context.get(decision["txn_id"]))
     return quality
 
 

@@ -41,6 +41,10 @@ class RulesetScorer:
     def version(self) -> str:
         return self.ruleset.version
 
+    def hold_terms(self, fired: Sequence[str]) -> tuple[float, str]:
+        """Minutes a hold lasts when these rules fired, and what it becomes if nobody verifies it."""
+        return self.ruleset.hold_minutes(fired), self.ruleset.holds.on_expiry
+
     def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]:
         started = time.perf_counter()
         result = score_batch(self.ruleset.program, features)

@@ -16,28 +16,18 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.errors import EventError
-from streams.events import decode_call, decode_label
-from streams.features.engine import FeatureEngine
 from streams.outputs import RawRecord
 
 log = logging.getLogger(__name__)
 
 DeadLetterSink = Callable[[RawRecord, EventError], Awaitable[None]]
-
-
-def apply_side_input(engine: FeatureEngine, kind: str, record: RawRecord) -> None:
-    """Feed one side-input record to the engine; raises EventError for an invalid one."""
-    if kind == "calls":
-        engine.add_call(decode_call(record.value))  # type: ignore[arg-type]
-    else:
-        engine.add_label(decode_label(record.value), now_ms=record.timestamp_ms)  # type: ignore[arg-type]
+Apply = Callable[[RawRecord], None]  # decodes and applies one record; raises EventError for an invalid one
 
 
 async def follow(
     topic: str,
-    kind: str,
     lookback_ms: int,
-    engine: FeatureEngine,
+    apply: Apply,
     on_dead_letter: DeadLetterSink,
     client_config: dict[str, object],
     ready: asyncio.Event | None = None,
@@ -66,7 +56,7 @@ async def follow(
                 for m in messages:
                     record = RawRecord(m.value, tp.topic, tp.partition, m.offset, m.timestamp, m.key)
                     try:
-                        apply_side_input(engine, kind, record)
+                        apply(record)
                     except EventError as error:
                         await on_dead_letter(record, error)
             if not caught_up:

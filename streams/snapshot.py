@@ -22,7 +22,7 @@ from streams.dedup import DecisionLog
 from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: the feature engine carries open holds and mule candidates
 
 
 @dataclass

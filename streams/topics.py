@@ -11,7 +11,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CONTRACT_TOPICS = ("transactions", "calls", "labels", "decisions", "alerts", "dead-letters")
+CONTRACT_TOPICS = ("transactions", "calls", "labels", "verifications", "decisions", "alerts", "dead-letters")
 
 
 def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:

@@ -33,6 +33,22 @@ def print_report(report: dict, console: Console) -> None:
                 str(q["false_positives_per_10k"]),
             )
         console.print(levels)
+    holds = report.get("holds")
+    if holds and holds["opened"]:
+        outcomes = ", ".join(f"{k} {n}" for k, n in holds["outcomes"].items()) or "none closed"
+        console.print(f"holds: {holds['opened']} opened; {outcomes}")
+        if report["labelled"]:
+            console.print(
+                f"  fraud held {holds['fraud_amount_held']:,.2f}: blocked after the call "
+                f"{holds['fraud_amount_blocked_after_hold']:,.2f} "
+                f"([bold]{_pct(holds['fraud_held_amount_saved_share'])}[/] saved by holds), released "
+                f"{holds['fraud_amount_released_after_hold']:,.2f}; honest customers held {holds['legit_held']}, "
+                f"blocked after the call {holds['legit_blocked_after_hold']}"
+            )
+            console.print(
+                f"fraud amount finally stopped (blocked at once or after a hold): {report['fraud_amount_stopped']:,.2f}"
+                f" = [bold]{_pct(report['fraud_amount_stopped_share'])}[/]"
+            )
     for title, rules in (("rules", report["rules"]), ("shadow rules", report["shadow_rules"])):
         if not rules:
             continue

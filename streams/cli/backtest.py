@@ -17,6 +17,17 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--transactions", "transactions_path", type=_FILE, required=True, help="Transactions, JSON lines.")
 @click.option("--calls", "calls_path", type=_FILE, help="Calls feed, JSON lines.")
 @click.option("--labels", "labels_path", type=_FILE, help="Ground truth labels, JSON lines (for quality figures).")
+@click.option(
+    "--verifications",
+    "verifications_path",
+    type=_FILE,
+    help="Verifications (the bank's calls to customers about held transfers), JSON lines.",
+)
+@click.option(
+    "--call-centre/--no-call-centre",
+    default=False,
+    help="Simulate the bank calling the customer of every hold, answering from --labels (see docs/lifecycle.md).",
+)
 @click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), help="Ruleset (default: shipped).")
 @click.option(
     "--out",
@@ -39,6 +50,8 @@ def backtest(
     transactions_path: Path,
     calls_path: Path | None,
     labels_path: Path | None,
+    verifications_path: Path | None,
+    call_centre: bool,
     rules_path: Path | None,
     out_path: Path,
     report_path: Path | None,
@@ -49,18 +62,25 @@ def backtest(
     from rich.console import Console
     from rich.progress import Progress
 
-    from streams.backtest import load_calls, load_truth, replay, transaction_context
+    from streams.backtest import Verifications, load_calls, load_truth, load_verifications, replay, transaction_context
     from streams.pipeline import TransactionPipeline
     from streams.quality import measure
     from streams.scorer import load_scorer
+    from streams.simulator.callcentre import CallCentre
     from streams.views import print_report
 
+    if call_centre and not labels_path:
+        raise click.UsageError("--call-centre answers from the ground truth: give --labels too")
     console = Console(stderr=True)
-    pipeline = TransactionPipeline(load_scorer(rules_path))
+    pipeline = TransactionPipeline(load_scorer(rules_path), hold_clock="event")
     if calls_path:
         for error in load_calls(pipeline, calls_path):
             console.print(f"[yellow]skipped call[/] {error}")
     truth = load_truth(labels_path) if labels_path else {}
+    verifications = Verifications(CallCentre() if call_centre else None, truth)
+    if verifications_path:
+        for error in load_verifications(verifications_path, verifications):
+            console.print(f"[yellow]skipped verification[/] {error}")
     with transactions_path.open("rb") as f:
         total = sum(1 for line in f if line.strip())
     decisions: list[dict] = []
@@ -71,7 +91,9 @@ def backtest(
             out.write(record + b"\n")
             decisions.append(orjson.loads(record))
 
-        summary = replay(pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n))
+        summary = replay(
+            pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n), verifications
+        )
     verdicts = {txn_id: t.verdict for txn_id, t in truth.items()}
     quality = measure(decisions, verdicts, transaction_context(transactions_path, truth) if truth else None)
     report = quality.report()

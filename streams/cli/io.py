@@ -16,7 +16,12 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from kafka import KafkaProducer
 
-KEY_FIELDS = {"transactions": "payer_account", "calls": "callee_phone", "labels": "account"}
+KEY_FIELDS = {
+    "transactions": "payer_account",
+    "calls": "callee_phone",
+    "labels": "account",
+    "verifications": "payer_account",
+}
 
 
 @click.command()

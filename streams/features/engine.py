@@ -21,6 +21,7 @@ import numpy as np
 from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
 from streams.events import Call, Label, Transaction
 from streams.features.state import DAY_MS, HOUR_MS, Account, CallRecord, Phone, Transfer, window
+from streams.lifecycle.holds import HoldBook
 
 MINUTE_MS = 60_000
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
@@ -35,6 +36,7 @@ class FeatureConfig:
     dormant_days: int = 30
     allowed_lateness_ms: int = HOUR_MS
     mule_list_days: int = 90  # how long a confirmed mule stays on the list
+    mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
 
 
 class FeatureEngine:
@@ -43,6 +45,8 @@ class FeatureEngine:
         self.accounts: dict[str, Account] = {}
         self.phones: dict[str, Phone] = {}
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
+        self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
+        self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
         self.watermark_ms = 0  # newest transaction event time seen (calls may lie in its future; they must not prune)
 
     # --- inputs other than transactions -----------------------------------------------------------------
@@ -54,11 +58,21 @@ class FeatureEngine:
             call.call_id, call.started_ms, ended, CALLER_RISKS.index(call.caller_risk)
         )
 
-    def add_label(self, label: Label, now_ms: int) -> None:
-        if label.verdict == "fraud" and label.role == "mule" and label.account:
+    def add_label(self, label: Label, now_ms: int) -> str | None:
+        """Apply a label to the mule lists; returns the change made (for the audit log), or None."""
+        if not label.account:
+            return None
+        if label.verdict == "fraud" and label.role == "mule":
             self.mule_list[label.account] = now_ms + self.config.mule_list_days * DAY_MS
-        elif label.verdict == "legit" and label.account:
-            self.mule_list.pop(label.account, None)
+            return "listed"
+        if label.verdict == "suspected" and label.role == "mule":
+            self.mule_candidates[label.account] = now_ms + self.config.mule_candidate_days * DAY_MS
+            return "candidate"
+        if label.verdict == "legit":
+            listed = self.mule_list.pop(label.account, None)
+            reported = self.mule_candidates.pop(label.account, None)
+            return "cleared" if listed is not None or reported is not None else None
+        return None
 
     # --- transactions --------------------------------------------------------------------------------------
 
@@ -87,6 +101,9 @@ class FeatureEngine:
         self._call_features(txn, row)
         row[c["payer.on_mule_list"]] = float(self._listed(txn.payer_account, t))
         row[c["payee.on_mule_list"]] = float(self._listed(txn.payee_account, t))
+        until = self.mule_candidates.get(txn.payee_account)
+        row[c["payee.mule_candidate"]] = float(until is not None and until > t)
+        row[c["payer.open_holds"]] = self.holds.open_at(txn.payer_account, t)
 
     def _payer_features(self, txn: Transaction, payer: Account | None, row: np.ndarray) -> None:
         c, t = _COL, txn.ts_ms
@@ -190,6 +207,10 @@ class FeatureEngine:
         horizon = self.watermark_ms - DAY_MS - self.config.allowed_lateness_ms
         payer.prune(horizon)
         payee.prune(horizon)
+
+    def prune_holds(self) -> None:
+        """Forget hold spans no transaction within the allowed lateness can fall into."""
+        self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
 
 
 def _passed_on(account: Account, inflows: list[Transfer], t: int) -> float:

@@ -94,8 +94,22 @@ def test_every_panel_and_recording_rule_returns_data_and_totals_match_the_decisi
     messages += [(b"broken", b"{not json"), (b"broken", b'{"txn_id": "x"}')]
     produce(bootstrap, deployment.topic("transactions"), messages)
     decisions = [r.json() for r in read_topic(bootstrap, deployment.topic("decisions"), len(feed.transactions), 240)]
+    decisions = [d for d in decisions if d["kind"] == "decision"]
     intercepted = sum(d["amount"] for d in decisions if d["action"] in ("hold", "block"))
     assert intercepted > 0
+    # the bank calls the held customers (victims report the scam, the others confirm), then investigators label
+    fraud = {x["txn_id"] for x in feed.labels if x.get("txn_id") and x["verdict"] == "fraud"}
+    payers = {t["txn_id"]: t["payer_account"] for t in feed.transactions}
+    answers = [
+        {"verification_id": f"v-{d['txn_id']}", "txn_id": d["txn_id"], "payer_account": payers[d["txn_id"]],
+         "outcome": "fraud_reported" if d["txn_id"] in fraud else "confirmed", "ts": int(time.time() * 1000)}
+        for d in decisions if d["action"] == "hold"
+    ]  # fmt: skip
+    assert answers, "the feed should get some payments held"
+    produce(
+        bootstrap, deployment.topic("verifications"), ((a["payer_account"].encode(), orjson.dumps(a)) for a in answers)
+    )
+    produce(bootstrap, deployment.topic("labels"), ((b"label", orjson.dumps(x)) for x in feed.labels))
 
     pending = expressions()
 

@@ -75,3 +75,12 @@ def test_the_dashboard_is_provisioned_as_home_and_uses_the_provisioned_datasourc
     assert uids == {"prometheus"} and "uid: prometheus" in datasource
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /var/lib/grafana/dashboards/interceptor.json" in compose
+
+
+def test_every_dashboard_panel_is_explained_in_the_readme() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "interceptor.json").read_text())
+    readme = (ROOT / "README.md").read_text().split("## Watching it", 1)[1]
+    titles = [p["title"] for p in dashboard["panels"] if p["type"] != "row"]
+    assert [t for t in titles if f"| {t} |" not in readme] == []

@@ -111,5 +111,5 @@ def test_label_needs_an_account_or_a_transaction() -> None:
     assert decode_label(b'{"account":"M1","verdict":"fraud","role":"mule"}').role == "mule"
     with pytest.raises(EventError, match="needs txn_id or account"):
         decode_label(b'{"verdict":"fraud"}')
-    with pytest.raises(EventError, match="field 'verdict': expected one of fraud, legit, found 'maybe'"):
+    with pytest.raises(EventError, match="field 'verdict': expected one of fraud, legit, suspected, found 'maybe'"):
         decode_label(b'{"txn_id":"t1","verdict":"maybe"}')

@@ -27,9 +27,15 @@ def write_examples(root: Path) -> list[Path]:
 
 def test_the_guide_examples_are_a_valid_ruleset_whose_tests_pass(tmp_path: Path) -> None:
     files = write_examples(tmp_path)
-    assert len(files) == 3
+    assert len(files) == 4
     ruleset = load_ruleset(tmp_path / "example")
-    assert [r.id for r in ruleset.rules] == ["risky_call_new_payee", "night_new_device", "many_new_payees_trial"]
+    assert [r.id for r in ruleset.rules] == [
+        "risky_call_new_payee",
+        "night_new_device",
+        "many_new_payees_trial",
+        "new_payee_while_held",
+    ]
+    assert (ruleset.holds.minutes, ruleset.holds.on_expiry) == (30, "release")
     results = [r for f in find_test_files(tmp_path / "example") for r in run_test_file(f, featurize_history)]
     assert len(results) == 4
     assert [r.failures for r in results if not r.passed] == []

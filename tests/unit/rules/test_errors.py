@@ -76,7 +76,7 @@ EXPECTED = [
     (
         "unknown_key",
         "unknown_key",
-        ":9:5: rule \"big\": unknown key 'scroe' (allowed: id, description, when, score, action, mode, tags) (did you mean 'score'?)",
+        ":9:5: rule \"big\": unknown key 'scroe' (allowed: id, description, when, score, action, mode, tags, hold_minutes) (did you mean 'score'?)",
     ),
     ("wrong_field_type", "wrong_type", ":8:12: rule \"big\": 'score' must be a number, found 'lots'"),
     (
