@@ -222,7 +222,7 @@ def build_app(
         async def reload_rules() -> None:
             result = watcher.poll()
             if result is not None:
-                metrics.ruleset_reloads.labels("success" if result.ok else "failure").inc()
+                metrics.ruleset_reloads.labels(result.label).inc()
 
     app.task(side_input_task("calls", CALLS_LOOKBACK_MS, apply_call))
     app.task(side_input_task("labels", LABELS_LOOKBACK_MS, apply_label))

@@ -156,7 +156,7 @@ class Metrics:
         self.ruleset = Info("interceptor_ruleset", "The ruleset in force.", registry=registry)
         self.ruleset_reloads = Counter(
             "interceptor_ruleset_reloads",
-            "Ruleset reload attempts by result (success, failure).",
+            "Ruleset reload attempts by result (success, failure, refused by the reload guard).",
             ["result"],
             registry=registry,
         )
@@ -199,7 +199,7 @@ class Metrics:
         )
 
         # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data".
-        for result in ("success", "failure"):
+        for result in ("success", "failure", "refused"):
             self.ruleset_reloads.labels(result)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels("transactions", reason)

@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from rules.features import REGISTRY
+from streams.canary import RecentTraffic
 from streams.dedup import DecisionLog, Remembered
 from streams.errors import EventError
 from streams.events import Label, Transaction, decode_transaction, decode_verification
@@ -99,6 +100,7 @@ class TransactionPipeline:
         self.engine = engine or FeatureEngine()
         self.decision_log = decision_log or DecisionLog()
         self.hold_clock = hold_clock
+        self.recent: RecentTraffic | None = None  # feature rows of recent transactions, for the reload guard
 
     def process(self, records: Sequence[RawRecord], now_ms: int) -> BatchOutcome:
         """Handle a batch in arrival order: runs of transactions are scored together, verifications one by one."""
@@ -188,6 +190,8 @@ class TransactionPipeline:
     ) -> None:
         verdicts = self.scorer.score(transactions, features)
         self._open_holds(transactions, features, verdicts, out, now_ms)
+        if self.recent is not None:
+            self.recent.add(features)
         version = self.scorer.version
         for txn, verdict, received_ms in zip(transactions, verdicts, received, strict=True):
             key = txn.payer_account.encode()

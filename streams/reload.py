@@ -1,7 +1,8 @@
 """Hot reload of the ruleset: watch the rules path, compile a changed ruleset, swap it in only if valid.
 
 A broken or deleted ruleset never replaces the running one: the error is logged and counted, and the
-worker keeps deciding with the ruleset it has.
+worker keeps deciding with the ruleset it has. A valid ruleset that would change the decisions on too much
+of the recent traffic is refused the same way (the canary guard, streams/canary.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from rules.errors import RuleError
 from rules.loader import rule_files
 from rules.ruleset import CompiledRuleset, load_ruleset
+from streams.canary import RecentTraffic, compare
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,43 @@ class ReloadResult:
     ok: bool
     version: str | None
     error: str | None = None
+    refused: bool = False  # valid, but the canary guard kept the running ruleset
+
+    @property
+    def label(self) -> str:
+        """The `result` label of interceptor_ruleset_reloads_total."""
+        return "success" if self.ok else "refused" if self.refused else "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadGuard:
+    """Refuse (or only warn about) a ruleset that changes the action of more than `max_changed_share` of the
+    recent transactions. With fewer than `min_rows` recent transactions there is nothing to judge by."""
+
+    recent: RecentTraffic
+    mode: str = "refuse"  # refuse, warn or off
+    max_changed_share: float = 0.01
+    min_rows: int = 500
+
+    def judge(self, running: CompiledRuleset, candidate: CompiledRuleset) -> str | None:
+        """Why the candidate is refused, or None to load it."""
+        if self.mode == "off":
+            return None
+        if len(self.recent) < self.min_rows:
+            log.info("reload guard: only %d recent transactions, not judging %s", len(self.recent), candidate.version)
+            return None
+        report = compare(running, candidate, self.recent.rows())
+        if report.changed_share <= self.max_changed_share:
+            log.info("reload guard: %s %s", candidate.version, report.describe())
+            return None
+        why = (
+            f"ruleset {candidate.version}: {report.describe()}, more than the allowed "
+            f"{100 * self.max_changed_share:.2f} % (INTERCEPTOR_RELOAD_MAX_CHANGED_SHARE)"
+        )
+        if self.mode == "warn":
+            log.warning("reload guard (warn only): %s", why)
+            return None
+        return why
 
 
 def fingerprint(path: Path) -> str:
@@ -41,10 +80,17 @@ def fingerprint(path: Path) -> str:
 
 
 class RulesetWatcher:
-    def __init__(self, path: Path, current: CompiledRuleset, on_load: Callable[[CompiledRuleset], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        current: CompiledRuleset,
+        on_load: Callable[[CompiledRuleset], None],
+        guard: ReloadGuard | None = None,
+    ) -> None:
         self.path = path
         self.current = current
         self.on_load = on_load
+        self.guard = guard
         self._seen = fingerprint(path)
 
     def poll(self) -> ReloadResult | None:
@@ -61,6 +107,10 @@ class RulesetWatcher:
         except OSError as exc:  # files vanishing mid-read
             log.error("ruleset at %s unreadable; keeping version %s: %s", self.path, self.current.version, exc)
             return ReloadResult(False, self.current.version, str(exc))
+        refusal = self.guard.judge(self.current, ruleset) if self.guard else None
+        if refusal is not None:
+            log.error("%s refused; keeping version %s: %s", self.path, self.current.version, refusal)
+            return ReloadResult(False, self.current.version, refusal, refused=True)
         self.current = ruleset
         self.on_load(ruleset)
         log.info("ruleset %s loaded from %s", ruleset.version, self.path)

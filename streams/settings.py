@@ -30,6 +30,13 @@ class Settings:
     partitions: int = field(default=4, metadata={"doc": "Partitions of the topics the worker creates"})
     rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
     rules_poll_s: float = field(default=2.0, metadata={"doc": "How often to check the rules path for changes (s)"})
+    reload_guard: str = field(
+        default="refuse",
+        metadata={"doc": "refuse, warn or off: a reload that changes too many recent decisions (docs/rules.md)"},
+    )
+    reload_max_changed_share: float = field(
+        default=0.01, metadata={"doc": "Share of recent transactions a reload may change the action of"}
+    )
     data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
     checkpoint_interval_s: float = field(
         default=10.0, metadata={"doc": "Seconds between state checkpoints in the data dir (0 = no checkpoints)"}
@@ -66,6 +73,12 @@ class Settings:
             raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
+        if self.reload_guard not in {"refuse", "warn", "off"}:
+            raise SettingsError(f"{_env_name('reload_guard')} must be refuse, warn or off, got {self.reload_guard!r}")
+        if not 0 <= self.reload_max_changed_share <= 1:
+            raise SettingsError(
+                f"{_env_name('reload_max_changed_share')} must be between 0 and 1, got {self.reload_max_changed_share}"
+            )
         if self.rules_path and not Path(self.rules_path).exists():
             raise SettingsError(f"{_env_name('rules_path')}: no such file or directory: {self.rules_path}")
 

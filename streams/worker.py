@@ -8,16 +8,20 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from rules.features import REGISTRY
 from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
+from streams.canary import RecentTraffic
 from streams.metrics import Metrics
 from streams.pipeline import TransactionPipeline
-from streams.reload import RulesetWatcher
+from streams.reload import ReloadGuard, RulesetWatcher
 from streams.scorer import RulesetScorer
 from streams.settings import Settings
 from streams.snapshot import checkpoint_path
 from streams.snapshot import load as load_checkpoint
 from streams.topics import ensure_topics
+
+RECENT_ROWS = 10_000  # recent transactions a changed ruleset is replayed on before it is loaded
 
 
 def run_worker(settings: Settings) -> None:
@@ -46,7 +50,9 @@ def run_worker(settings: Settings) -> None:
         metrics.ruleset.info({"version": new.version, "rules": str(len(new.rules)), "source": new.source})
 
     use(ruleset)
-    watcher = RulesetWatcher(rules_path, ruleset, use)
+    pipeline.recent = RecentTraffic(RECENT_ROWS, len(REGISTRY))
+    guard = ReloadGuard(pipeline.recent, settings.reload_guard, settings.reload_max_changed_share)
+    watcher = RulesetWatcher(rules_path, ruleset, use, guard)
     ensure_topics(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
