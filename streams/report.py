@@ -61,6 +61,17 @@ def write_html(report: dict, curve: list[tuple[float, float, float]], path: Path
                q["false_positives_per_10k"]] for lvl, q in report["at_or_above"].items()]  # fmt: skip
     typologies = [[name, t["fraud_transactions"], f"{t['fraud_amount']:,.0f}", _pct(t["intercepted_amount_share"])]
                   for name, t in report.get("typologies", {}).items()]  # fmt: skip
+    holds = report.get("holds") or {"opened": 0, "outcomes": {}}
+    hold_rows = [[outcome.replace("/", " — "), n] for outcome, n in holds["outcomes"].items()]
+    if holds["opened"] and report.get("labelled"):
+        hold_rows += [
+            ["fraud money held", f"{holds['fraud_amount_held']:,.0f}"],
+            ["… blocked after the call (saved by holds)", f"{holds['fraud_amount_blocked_after_hold']:,.0f}"],
+            ["… released", f"{holds['fraud_amount_released_after_hold']:,.0f}"],
+            ["honest customers held", holds["legit_held"]],
+            ["honest customers blocked after the call", holds["legit_blocked_after_hold"]],
+            ["fraud amount finally stopped (at once or after a hold)", _pct(report.get("fraud_amount_stopped_share"))],
+        ]
     every_rule = {**report["rules"], **{f"{k} (shadow)": v for k, v in report["shadow_rules"].items()}}
     rules = [[rule, q["hits"], q["fraud_hits"], q["legit_hits"], _pct(q["precision"]), _pct(q["recall"])]
              for rule, q in every_rule.items()]  # fmt: skip
@@ -72,6 +83,10 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th
 <img src="{html.escape(png.name)}" alt="fraud amount intercepted against honest payments bothered">
 <h2>At or above each action</h2>
 {_table(["action", "flagged", "recall", "precision", "false-positive rate", "FP per 10k"], levels)}
+<h2>Holds ({holds["opened"]} opened)</h2>
+<p>How holds closed: a verification (the bank's call) released or blocked them, or they expired and the
+ruleset's default applied. Without verifications every hold expires.</p>
+{_table(["outcome", "holds or amount"], hold_rows)}
 <h2>By typology</h2>
 {_table(["typology", "fraud transactions", "fraud amount", "amount intercepted"], typologies)}
 <h2>By rule</h2>

@@ -56,13 +56,29 @@ def test_backtest_writes_the_report_json_html_and_plot(feed_dir: Path, tmp_path:
         main,
         ["backtest", "--transactions", str(feed_dir / "transactions.jsonl"), "--calls", str(feed_dir / "calls.jsonl"),
          "--labels", str(feed_dir / "labels.jsonl"), "--out", str(tmp_path / "d.jsonl"),
-         "--report", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")],
+         "--report", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html"), "--call-centre"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = orjson.loads((tmp_path / "r.json").read_bytes())
     assert report["victims"] > 0 and set(report["typologies"]) >= {"impersonation", "mule_chain"}
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
-    assert "victims stopped at their first fraudulent transfer" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "victims stopped at their first fraudulent transfer" in page
+    # the simulated call centre closed holds: victims reported scams, honest customers confirmed
+    holds = report["holds"]
+    assert holds["outcomes"].get("block/fraud_reported", 0) > 0 and holds["outcomes"].get("release/confirmed", 0) > 0
+    assert holds["closed"] == holds["opened"] and "saved by holds" in page and "block — fraud_reported" in page
+    printed = " ".join(result.output.split())  # rich wraps lines at the terminal width
+    assert "holds:" in printed and "saved by holds" in printed
+
+
+def test_call_centre_needs_labels(feed_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["backtest", "--transactions", str(feed_dir / "transactions.jsonl"), "--out", str(tmp_path / "d.jsonl"),
+         "--call-centre"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "give --labels too" in result.output
 
 
 def test_simulate_cli_writes_three_files(tmp_path: Path) -> None:
