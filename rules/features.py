@@ -89,6 +89,18 @@ _FEATURES: tuple[Feature, ...] = (
     ),
     # payee (mule side)
     Feature("payee.new_for_payer", _B, "", "The payer never paid this payee before."),
+    Feature(
+        "payee.days_since_first_paid",
+        _N,
+        "days",
+        "Days since this payer first paid this payee; missing when the payee is new for the payer.",
+    ),
+    Feature(
+        "payee.amount_ratio_to_largest",
+        _N,
+        "ratio",
+        "This amount divided by the largest earlier transfer from this payer to this payee; missing when new.",
+    ),
     Feature("payee.distinct_payers_1h", _N, "accounts", "Distinct payers that paid this payee in the last hour."),
     Feature("payee.distinct_payers_24h", _N, "accounts", "Distinct payers that paid this payee in the last 24 h."),
     Feature("payee.inflow_24h", _N, "currency units", "Amount received by this payee in the last 24 h."),

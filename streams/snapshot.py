@@ -22,7 +22,7 @@ from streams.dedup import DecisionLog
 from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # 2: the feature engine carries open holds and mule candidates
+FORMAT = 3  # 2: open holds and mule candidates; 3: first/last/largest payment per known payee
 
 
 @dataclass

@@ -146,7 +146,12 @@ class FeatureEngine:
 
     def _payee_features(self, txn: Transaction, payer: Account | None, payee: Account | None, row: np.ndarray) -> None:
         c, t = _COL, txn.ts_ms
-        row[c["payee.new_for_payer"]] = float(payer is None or txn.payee_account not in payer.known_payees)
+        known = payer.known_payees.get(txn.payee_account) if payer is not None else None
+        row[c["payee.new_for_payer"]] = float(known is None)
+        if known is not None:
+            first, _, largest = known
+            row[c["payee.days_since_first_paid"]] = max(0, t - first) / DAY_MS
+            row[c["payee.amount_ratio_to_largest"]] = txn.amount / largest
         opened = _opened_ms(txn.payee_account_opened) or (payee.opened_ms if payee else None)
         if opened is not None:
             row[c["payee.account_age_days"]] = (t - opened) / DAY_MS

@@ -37,7 +37,8 @@ class Account:
     last_out_ms: int | None = None  # latest outgoing event time ever seen
     last_activity_ms: int | None = None  # latest event time in either direction
     opened_ms: int | None = None
-    known_payees: dict[str, int] = field(default_factory=dict)  # payee -> last time paid
+    # payee -> (first time paid, last time paid, largest amount paid): investment scams escalate to one payee
+    known_payees: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     known_devices: dict[str, int] = field(default_factory=dict)  # device -> last time used
 
     def has_transfer(self, txn_id: str, inflow: bool) -> bool:
@@ -49,9 +50,18 @@ class Account:
         self.out_mean += (transfer.amount - self.out_mean) / self.out_count
         self.last_out_ms = _latest(self.last_out_ms, transfer.ts_ms)
         self.last_activity_ms = _latest(self.last_activity_ms, transfer.ts_ms)
-        self.known_payees[transfer.other] = max(self.known_payees.get(transfer.other, 0), transfer.ts_ms)
+        known = self.known_payees.get(transfer.other)
+        if known is None:
+            self.known_payees[transfer.other] = (transfer.ts_ms, transfer.ts_ms, transfer.amount)
+        else:
+            first, last, largest = known
+            self.known_payees[transfer.other] = (
+                min(first, transfer.ts_ms),
+                max(last, transfer.ts_ms),
+                max(largest, transfer.amount),
+            )
         if len(self.known_payees) > MAX_KNOWN_PAYEES:
-            del self.known_payees[min(self.known_payees, key=self.known_payees.__getitem__)]
+            del self.known_payees[min(self.known_payees, key=lambda payee: self.known_payees[payee][1])]
 
     def add_inflow(self, transfer: Transfer) -> None:
         bisect.insort(self.inflows, transfer, key=_ts)

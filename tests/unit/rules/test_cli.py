@@ -20,7 +20,7 @@ def run(*args: str):
 def test_check_accepts_the_default_ruleset() -> None:
     result = run("check")
     assert result.exit_code == 0
-    assert result.output.startswith("OK: 17 rules (1 shadow), version telecom-default-")
+    assert result.output.startswith("OK: 18 rules (1 shadow), version telecom-default-")
 
 
 def test_check_reports_every_problem_with_its_place_and_exits_1(tmp_path: Path) -> None:
