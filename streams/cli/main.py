@@ -10,6 +10,7 @@ import click
 from streams import __version__
 from streams.cli.backtest import backtest
 from streams.cli.bench import bench
+from streams.cli.callcentre import call_centre
 from streams.cli.io import dead_letters, produce, tail
 from streams.cli.rules import rules
 from streams.cli.simulate import simulate
@@ -68,6 +69,7 @@ main.add_command(bench)
 main.add_command(produce)
 main.add_command(tail)
 main.add_command(dead_letters)
+main.add_command(call_centre)
 
 
 if __name__ == "__main__":

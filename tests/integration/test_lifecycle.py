@@ -6,10 +6,11 @@ from __future__ import annotations
 import signal
 import time
 
+import orjson
 import pytest
 
 from tests.integration.conftest import Deployment
-from tests.integration.kafka_io import produce_json, read_topic
+from tests.integration.kafka_io import produce, produce_json, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +122,37 @@ def test_each_hold_outcome_and_the_repeat_rule_through_kafka(deployment: Deploym
     # at-least-once: a repeated follow-up is identical, never a different outcome
     for txn_id, repeated in outcomes.items():
         assert len({(r["action"], r["cause"], r["decided_at"]) for r in repeated}) == 1, (txn_id, repeated)
+
+
+def test_the_simulated_call_centre_answers_holds_live(deployment: Deployment) -> None:
+    """`interceptor call-centre` answers the worker's holds on Kafka: victims report, honest customers confirm."""
+    import subprocess
+    import sys
+
+    from streams.simulator import SimConfig, simulate
+    from tests.integration.conftest import ROOT
+
+    worker = deployment.start_worker()
+    feed = simulate(SimConfig(customers=800, days=2, seed=8, fraud_rate=0.05))
+    bootstrap = deployment.broker.bootstrap
+    produce_json(bootstrap, deployment.topic("calls"), feed.calls, "callee_phone")
+    labels = ((str(x.get("account") or x["txn_id"]).encode(), orjson.dumps(x)) for x in feed.labels)
+    produce(bootstrap, deployment.topic("labels"), labels)
+    time.sleep(2)
+    produce_json(bootstrap, deployment.topic("transactions"), feed.transactions, "payer_account")
+    first, _ = kinds(deployment, len(feed.transactions))
+    held = {k for k, d in first.items() if d["action"] == "hold"}
+    assert held, "the feed should get some payments held"
+
+    centre = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "call-centre", "--speed", "600", "--idle-exit", "8"],
+        cwd=ROOT, env=worker.env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert centre.returncode == 0, centre.stderr
+    assert f"called {len(held)} customers" in centre.stderr
+    fraud = {x["txn_id"] for x in feed.labels if x.get("txn_id") and x["verdict"] == "fraud"}
+    _, outcomes = kinds(deployment, len(feed.transactions) + 1)
+    causes = {(k in fraud, o[0]["cause"]) for k, o in outcomes.items()}
+    assert set(outcomes) <= held
+    assert (True, "fraud_reported") in causes and (False, "confirmed") in causes
+    assert (False, "fraud_reported") not in causes  # honest customers never report a scam
