@@ -12,6 +12,10 @@ Grammar (lowest precedence first):
     product    := unary (("*"|"/") unary)*
     unary      := "-" unary | primary
     primary    := NUMBER | 'STRING' | "true" | "false" | FEATURE | "(" expr ")"
+
+Limits (errors of kind `too_large` and `too_deep`, like any syntax error): the parser, the type checker and
+the code generator recurse once or more per level of the tree, so an unbounded condition could exhaust
+Python's recursion limit (1000 frames) and crash a worker's reload instead of being reported.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ import re
 from dataclasses import dataclass
 
 from rules import ast
+
+# The longest shipped condition is about 150 characters; 2,000 leaves room for a rule with a dozen clauses
+# and a long 'in' list, and keeps a rule at most a few hundred kernel steps per payment.
+MAX_EXPRESSION_CHARS = 2_000
+# Levels of nesting: each '(', 'not' and unary '-', and each operator of a chain such as `a and b and c` (the
+# tree of a chain is as deep as the chain is long). Measured without a limit: 130 nested parentheses crashed the
+# parser (8 frames a level) and 400 chained `and`s the type checker (3 frames a level). At 50 the parser uses
+# at most 400 frames and the checker 150, well inside the 1000 a worker has; the shipped rules need 5.
+MAX_EXPRESSION_DEPTH = 50
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "true", "false"})
 _TOKEN = re.compile(
@@ -42,12 +55,22 @@ class Token:
 
 
 class ParseError(Exception):
-    """An expression is not well formed; `pos` is the offending character offset."""
+    """An expression is not well formed; `pos` is the offending character offset.
 
-    def __init__(self, message: str, pos: int) -> None:
+    `kind` is the rule error kind: `syntax`, or `too_large` / `too_deep` for a condition over the limits.
+    """
+
+    def __init__(self, message: str, pos: int, kind: str = "syntax") -> None:
         super().__init__(message)
         self.message = message
         self.pos = pos
+        self.kind = kind
+
+
+TOO_DEEP = (
+    f"the condition nests more than {MAX_EXPRESSION_DEPTH} levels deep (each '(', 'not' and unary '-', and each "
+    "operator in a chain such as 'a and b and c', is a level); split it into several rules"
+)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -76,6 +99,13 @@ def tokenize(text: str) -> list[Token]:
 
 def parse(text: str) -> ast.Node:
     """Parse one expression. Raises ParseError with the offset of the first problem."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ParseError(
+            f"the condition is {len(text):,} characters long, the limit is {MAX_EXPRESSION_CHARS:,}; "
+            "split it into several rules",
+            0,
+            "too_large",
+        )
     if not text.strip():
         raise ParseError("expected an expression, found nothing", 0)
     parser = _Parser(tokenize(text))
@@ -83,7 +113,43 @@ def parse(text: str) -> ast.Node:
     tail = parser.peek()
     if tail.kind != "end":
         raise ParseError(f"expected 'and', 'or' or the end of the expression, found {_describe(tail)}", tail.pos)
+    deep = _too_deep(node)
+    if deep is not None:
+        raise ParseError(TOO_DEEP, deep.pos, "too_deep")
     return node
+
+
+def _too_deep(root: ast.Node) -> ast.Node | None:
+    """The first operator, in reading order, whose subtree is deeper than the limit (None when none is).
+
+    Iterative, so a tree far too deep for the checker is measured without recursion. A leaf has height 0.
+    """
+    heights: dict[int, int] = {}
+    over: list[ast.Node] = []
+    stack: list[tuple[ast.Node, bool]] = [(root, False)]
+    while stack:
+        node, visited = stack.pop()
+        children = _children(node)
+        if not visited:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+            continue
+        height = 1 + max((heights[id(c)] for c in children), default=-1)
+        heights[id(node)] = height
+        if height == MAX_EXPRESSION_DEPTH + 1:
+            over.append(node)
+    return min(over, key=lambda n: n.pos) if over else None
+
+
+def _children(node: ast.Node) -> tuple[ast.Node, ...]:
+    match node:
+        case ast.Neg(operand=o) | ast.Not(operand=o) | ast.InList(operand=o):
+            return (o,)
+        case ast.Arith(left=a, right=b) | ast.Compare(left=a, right=b) | ast.Logic(left=a, right=b):
+            return (a, b)
+        case ast.Between(operand=o, low=lo, high=hi):
+            return (o, lo, hi)
+    return ()
 
 
 _COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
@@ -93,6 +159,12 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0  # '(', 'not' and unary '-' the parser is inside: each is a level of recursion
+
+    def enter(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            raise ParseError(TOO_DEEP, token.pos, "too_deep")
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -130,7 +202,10 @@ class _Parser:
 
     def not_expr(self) -> ast.Node:
         if op := self.accept("not"):
-            return ast.Not(self.not_expr(), op.pos)
+            self.enter(op)
+            node = ast.Not(self.not_expr(), op.pos)
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> ast.Node:
@@ -194,7 +269,10 @@ class _Parser:
 
     def unary(self) -> ast.Node:
         if op := self.accept("-"):
-            return ast.Neg(self.unary(), op.pos)
+            self.enter(op)
+            node = ast.Neg(self.unary(), op.pos)
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> ast.Node:
@@ -208,8 +286,10 @@ class _Parser:
         if token.kind == "keyword" and token.text in ("true", "false"):
             return ast.Bool(token.text == "true", token.pos)
         if token.kind == "op" and token.text == "(":
+            self.enter(token)
             node = self.expr()
             self.expect(")", "to close the '('")
+            self.depth -= 1
             return node
         raise ParseError(f"expected a feature, a number or '(', found {_describe(token)}", token.pos)
 

@@ -1,6 +1,8 @@
 """Load, check and compile a ruleset: YAML -> schema -> parse -> type check -> fold -> kernel program.
 
 Every problem in every file is collected before failing; a ruleset with any problem is rejected whole.
+Only a ruleset over the size limits (rules.loader.MAX_RULESET_BYTES, MAX_RULES) is rejected as soon as that
+is known, before the rest is read or compiled.
 
 >>> ruleset = load_ruleset(default_ruleset_path())
 >>> ruleset.version                     # doctest: +SKIP
@@ -19,7 +21,17 @@ from rules.checker import Checker
 from rules.codegen import fold, generate
 from rules.errors import Problem, RuleError
 from rules.features import REGISTRY, FeatureRegistry
-from rules.loader import FLOORS, FileContents, HeaderSpec, HoldPolicy, RuleSpec, read_file, rule_files
+from rules.loader import (
+    FLOORS,
+    MAX_RULES,
+    MAX_RULESET_BYTES,
+    FileContents,
+    HeaderSpec,
+    HoldPolicy,
+    RuleSpec,
+    read_file,
+    rule_files,
+)
 from rules.parser import ParseError, parse
 from rules.positions import line_col, source_offsets
 from scoring.program import Program
@@ -76,9 +88,22 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
     files = rule_files(path)
     if not files:
         raise RuleError([Problem(str(path), 1, 1, "missing_file", "no *.yaml rule files in this directory")])
-    contents = [read_file(f, problems) for f in files]
+    contents: list[FileContents] = []
+    read = 0
+    for file in files:
+        contents.append(read_file(file, problems, read))
+        read += contents[-1].size
+        if read > MAX_RULESET_BYTES:
+            raise RuleError(_in_file_order(problems))  # the rest is not read: the ruleset is refused anyway
+    entries = [entry for c in contents for entry in c.entries]
+    if len(entries) > MAX_RULES:
+        first, rule_id = entries[MAX_RULES]
+        message = f"too many rules: this is rule {MAX_RULES + 1:,} of {len(entries):,}, the limit is {MAX_RULES:,}"
+        problems.append(Problem(first.path, first.line, first.column, "too_large", message, rule_id))
+        raise RuleError(_in_file_order(problems))  # not compiled: the ruleset is refused anyway
     headers = [h for c in contents for h in c.headers]
-    header = _one_header(headers, str(path), problems, any(p.kind == "yaml" for p in problems))
+    unread = any(p.kind in ("yaml", "too_deep") for p in problems)  # a file that could not be read
+    header = _one_header(headers, str(path), problems, unread)
 
     seen: dict[str, RuleSpec] = {}
     compiled: list[tuple[RuleSpec, ast.Node]] = []
@@ -102,7 +127,7 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
             if node is not None:
                 compiled.append((spec, node))
     if problems or header is None:
-        raise RuleError(sorted(problems, key=lambda p: (p.path, p.line, p.column)))
+        raise RuleError(_in_file_order(problems))
 
     infos = tuple(
         RuleInfo(
@@ -127,6 +152,10 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
         n_features=len(registry),
     )
     return CompiledRuleset(header.version, header.thresholds, header.holds, infos, program, str(path))
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.path, p.line, p.column))
 
 
 def _one_header(headers: list[HeaderSpec], path: str, problems: list[Problem], broken: bool) -> HeaderSpec | None:
@@ -162,7 +191,7 @@ def _compile_expression(
         node = parse(spec.when)
     except ParseError as exc:
         line, col = expression_position(spec.when_node, exc.pos, content.text)
-        problems.append(Problem(spec.where.path, line, col, "syntax", exc.message, spec.id))
+        problems.append(Problem(spec.where.path, line, col, exc.kind, exc.message, spec.id))
         return None
     found = Checker(registry).check_condition(node)
     for p in found:

@@ -23,7 +23,7 @@ from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
 from streams.pipeline import BatchOutcome, Topics, TransactionPipeline
-from streams.privacy import mask
+from streams.privacy import mask, redact
 from streams.reload import RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
@@ -174,8 +174,8 @@ def build_app(
                 change,
                 mask(label.account),
                 label.verdict,
-                label.source or "-",
-                (label.reason or "")[:200],
+                redact(label.source or "-"),  # free text: numbers and IPs that look personal are masked
+                redact(label.reason or "")[:200],
             )
         # labels are re-read from 90 days back at every start: count feedback only once, when it is new
         if record.timestamp_ms >= started_ms:

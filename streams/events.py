@@ -20,6 +20,7 @@ import orjson
 
 from streams.currencies import ISO_4217
 from streams.errors import EventError
+from streams.privacy import redact
 
 CHANNELS = frozenset({"mobile", "online", "atm", "counter", "pos", "third_party"})
 CALLER_RISKS = ("normal", "overseas", "virtual", "flagged")  # ordered from least to most risky
@@ -112,7 +113,7 @@ def decode_call(raw: bytes) -> Call:
     if duration is not None:
         duration = _number(duration, "duration_s")
         if duration < 0:
-            raise EventError("duration_s", f"must be >= 0 seconds, got {duration!r}")
+            raise EventError("duration_s", f"must be >= 0 seconds, got {_shown(duration)}")
     risk = _choice(obj, "caller_risk", frozenset(CALLER_RISKS), required=True)
     assert risk is not None
     return Call(
@@ -158,6 +159,18 @@ def decode_verification(raw: bytes) -> Verification:
 
 
 # --- field readers: each raises EventError(field, what was expected, what was found) -------------------------
+# The message reaches the worker's log and the dead-letter reason. It never quotes a personal field (accounts,
+# phones, device ids, IPs: only their type or length), and a value it quotes goes through `_shown`, in case a
+# feed put personal data in the wrong field. The dead-letter record keeps the original bytes for the replay.
+
+
+def _shown(value: Any) -> str:
+    """A found value as an error message quotes it: text cut to 40 characters with personal-looking numbers and
+    IPs masked. A JSON number is shown as it is: in a time or amount field it is that field's value in the wrong
+    unit (seconds for milliseconds), which the operator needs to see; identifiers are text by contract."""
+    if isinstance(value, str):
+        return repr(redact(value)[:40])
+    return repr(value)
 
 
 def _load_object(raw: bytes) -> dict[str, Any]:
@@ -232,14 +245,14 @@ def _amount(obj: dict[str, Any], field: str) -> float:
     value = _required(obj, field)
     if isinstance(value, str):
         if not _DECIMAL.fullmatch(value):
-            raise EventError(field, f"expected a decimal string like '1250.00', found {value[:40]!r}")
+            raise EventError(field, f"expected a decimal string like '1250.00', found {_shown(value)}")
         amount = float(value)
     else:
         amount = _number(value, field)
     if amount <= 0:
-        raise EventError(field, f"must be > 0, got {value!r}")
+        raise EventError(field, f"must be > 0, got {_shown(value)}")
     if amount > MAX_AMOUNT:
-        raise EventError(field, f"must be <= {MAX_AMOUNT:.0f}, got {value!r}")
+        raise EventError(field, f"must be <= {MAX_AMOUNT:.0f}, got {_shown(value)}")
     return amount
 
 
@@ -250,7 +263,7 @@ def _currency(obj: dict[str, Any], field: str) -> str:
     if not isinstance(value, str):
         raise EventError(field, f"expected an ISO 4217 code such as 'CNY', found {_json_type(value)}")
     if value not in ISO_4217:
-        raise EventError(field, f"expected an ISO 4217 code such as 'CNY', found {value[:40]!r}")
+        raise EventError(field, f"expected an ISO 4217 code such as 'CNY', found {_shown(value)}")
     return value
 
 
@@ -261,7 +274,7 @@ def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], *, require
             raise EventError(field, f"is required (one of {', '.join(sorted(allowed))})", "missing_field")
         return None
     if not isinstance(value, str) or value not in allowed:
-        found = repr(value[:40]) if isinstance(value, str) else _json_type(value)
+        found = _shown(value) if isinstance(value, str) else _json_type(value)
         raise EventError(field, f"expected one of {', '.join(sorted(allowed))}, found {found}")
     return value
 
@@ -281,16 +294,18 @@ def parse_time(value: Any, field: str = "ts") -> int:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise EventError(
-                field, f"expected RFC 3339 like '2026-03-01T08:30:00+08:00', found {value[:40]!r}"
+                field, f"expected RFC 3339 like '2026-03-01T08:30:00+08:00', found {_shown(value)}"
             ) from None
         if parsed.tzinfo is None:
-            raise EventError(field, f"RFC 3339 time needs an offset or 'Z', found {value[:40]!r}")
+            raise EventError(field, f"RFC 3339 time needs an offset or 'Z', found {_shown(value)}")
         ts_ms = int(parsed.timestamp() * 1000)
     else:
         raise EventError(field, f"expected RFC 3339 text or epoch milliseconds, found {_json_type(value)}")
     if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
         hint = " (epoch milliseconds expected; this looks like seconds)" if _looks_like_seconds(value) else ""
-        raise EventError(field, f"must lie between 2000-01-01 and 2100-01-01, got {value!r}{hint}", "out_of_range")
+        raise EventError(
+            field, f"must lie between 2000-01-01 and 2100-01-01, got {_shown(value)}{hint}", "out_of_range"
+        )
     return ts_ms
 
 
@@ -307,4 +322,4 @@ def _iso_date(obj: dict[str, Any], field: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise EventError(field, f"expected an ISO date like '2024-05-31', found {value[:40]!r}") from None
+        raise EventError(field, f"expected an ISO date like '2024-05-31', found {_shown(value)}") from None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from streams.privacy import redact
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -135,7 +136,9 @@ def dead_letters(out_path: Path, reasons: tuple[str, ...], idle_exit: float) -> 
             if reasons and letter["reason_class"] not in reasons:
                 continue
             out.write(base64.b64decode(letter["original_b64"]).replace(b"\n", b" ") + b"\n")
-            click.echo(f"{letter['topic']}:{letter['partition']}:{letter['offset']}: {letter['reason']}", err=True)
+            # the reason is masked by the worker that wrote it; masked again for letters from older workers
+            where = f"{letter['topic']}:{letter['partition']}:{letter['offset']}"
+            click.echo(f"{where}: {redact(letter['reason'])}", err=True)
             kept += 1
     consumer.close()
     click.echo(f"exported {kept} messages to {out_path}", err=True)
