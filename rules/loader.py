@@ -92,12 +92,12 @@ class FileContents:
     entries: list[tuple[Where, str | None]] = field(default_factory=list)  # every rule item, valid or not: id
 
 
-class _TooDeep(Exception):
+class YamlTooDeep(Exception):
     def __init__(self, mark: yaml.Mark) -> None:
         self.mark = mark
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class BoundedLoader(yaml.SafeLoader):
     """The safe loader, refusing YAML nested deeper than MAX_YAML_DEPTH before its composer recurses too far."""
 
     def __init__(self, stream: str) -> None:
@@ -106,7 +106,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self._depth >= MAX_YAML_DEPTH:
-            raise _TooDeep(self.peek_event().start_mark)
+            raise YamlTooDeep(self.peek_event().start_mark)
         self._depth += 1
         try:
             return super().compose_node(parent, index)
@@ -147,8 +147,8 @@ def read_file(path: Path, problems: list[Problem], read_before: int = 0) -> File
         return FileContents([], [], "", size)
     contents = FileContents([], [], text, size)
     try:
-        documents = list(yaml.compose_all(text, Loader=_BoundedLoader))
-    except _TooDeep as exc:
+        documents = list(yaml.compose_all(text, Loader=BoundedLoader))
+    except YamlTooDeep as exc:
         problems.append(
             Problem(
                 name,

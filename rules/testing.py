@@ -24,6 +24,7 @@ import yaml
 
 from rules.errors import RuleTestError
 from rules.features import REGISTRY, FeatureType
+from rules.loader import MAX_RULESET_BYTES, MAX_YAML_DEPTH, BoundedLoader, YamlTooDeep
 from rules.ruleset import CompiledRuleset, load_ruleset
 from scoring.kernel import score_batch
 from scoring.program import ACTIONS
@@ -60,9 +61,16 @@ def run_test_file(path: Path, featurize: Featurizer | None = None) -> list[CaseR
 
 
 def _load(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if len(text.encode()) > MAX_RULESET_BYTES:
+        raise RuleTestError(f"{path}: the test file is larger than {MAX_RULESET_BYTES:,} bytes; split it")
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # the rule files' own safe loader, which refuses absurdly nested YAML before it recurses too far
+        node = yaml.compose(text, Loader=BoundedLoader)
+        data = yaml.load(text, Loader=BoundedLoader)  # BoundedLoader is a SafeLoader: no tags, no objects
+    except YamlTooDeep as exc:
+        where = f"{path}:{exc.mark.line + 1}:{exc.mark.column + 1}"
+        raise RuleTestError(f"{where}: YAML nested more than {MAX_YAML_DEPTH} levels deep") from None
     except yaml.YAMLError as exc:
         raise RuleTestError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list):

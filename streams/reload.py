@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rules.errors import RuleError
-from rules.loader import rule_files
+from rules.loader import MAX_RULESET_BYTES, rule_files
 from rules.ruleset import CompiledRuleset, load_ruleset
 from streams.canary import RecentTraffic, compare
 
@@ -66,14 +66,28 @@ class ReloadGuard:
 
 
 def fingerprint(path: Path) -> str:
-    """A digest of the ruleset's files (names and contents); '' when the path is gone."""
+    """A digest of the ruleset's files (names and contents); '' when the path is gone.
+
+    Files are streamed, and when they are larger than a ruleset may be (the loader will reject them anyway)
+    only their names, sizes and modification times are hashed: a huge file is never read every poll.
+    """
     if not path.exists():
         return ""
     digest = hashlib.sha256()
-    for file in rule_files(path) if path.is_dir() else [path]:
+    try:
+        files = rule_files(path) if path.is_dir() else [path]
+        stats = [(file, file.stat()) for file in files]
+    except OSError:
+        return "<unreadable>"
+    too_big = sum(st.st_size for _, st in stats) > MAX_RULESET_BYTES
+    for file, st in stats:
         digest.update(file.name.encode())
+        if too_big:
+            digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            continue
         try:
-            digest.update(file.read_bytes())
+            with file.open("rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
         except OSError:
             digest.update(b"<unreadable>")
     return digest.hexdigest()

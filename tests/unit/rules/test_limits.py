@@ -257,3 +257,13 @@ def test_a_hot_reload_over_the_limits_keeps_the_running_ruleset(tmp_path: Path) 
     assert result is not None and not result.ok
     assert "the condition is 2,505 characters long, the limit is 2,000" in (result.error or "")
     assert watcher.current is running and loaded == []
+
+
+def test_a_test_file_nested_absurdly_deep_is_a_test_error_not_a_crash(tmp_path: Path) -> None:
+    from rules.errors import RuleTestError
+    from rules.testing import run_test_file
+
+    path = tmp_path / "deep.test.yaml"
+    path.write_text("tests:\n  - " + "[" * 1000 + "]" * 1000 + "\n")
+    with pytest.raises(RuleTestError, match=r"deep\.test\.yaml:2:\d+: YAML nested more than 20 levels deep"):
+        run_test_file(path, None)
