@@ -156,3 +156,25 @@ def test_the_simulated_call_centre_answers_holds_live(deployment: Deployment) ->
     assert set(outcomes) <= held
     assert (True, "fraud_reported") in causes and (False, "confirmed") in causes
     assert (False, "fraud_reported") not in causes  # honest customers never report a scam
+
+
+def test_with_two_workers_each_verification_reaches_the_worker_holding_its_transfer(deployment: Deployment) -> None:
+    """`verifications` is co-partitioned with `transactions`: Faust gives partition N of both to one worker."""
+    rules = deployment.tmp / "rules.yaml"
+    rules.write_text(RULES)
+    for n in range(2):
+        deployment.start_worker(INTERCEPTOR_RULES_PATH=str(rules), INTERCEPTOR_DATA_DIR=str(deployment.tmp / f"d{n}"))
+    time.sleep(5)  # let the group settle with both members
+    bootstrap = deployment.broker.bootstrap
+    held = [t(f"h{i}", i, f"payer-{i}", f"new-{i}", 20_000) for i in range(24)]
+    produce_json(bootstrap, deployment.topic("transactions"), held, "payer_account")
+    first, _ = kinds(deployment, len(held))
+    assert {d["action"] for d in first.values()} == {"hold"}
+    answers = [v(x["txn_id"], x["payer_account"], "confirmed") for x in held]
+    produce_json(bootstrap, deployment.topic("verifications"), answers, "payer_account")
+    _, outcomes = kinds(deployment, 2 * len(held))
+    assert sorted(outcomes) == sorted(x["txn_id"] for x in held)
+    assert {o[0]["cause"] for o in outcomes.values()} == {"confirmed"}
+    # both workers held (and closed) some of them: the partitions were really split between them
+    closed_by = [sum(f"hold on {x['txn_id']} closed" in w.log() for x in held) for w in deployment.workers]
+    assert sum(closed_by) == len(held) and min(closed_by) > 0, closed_by
