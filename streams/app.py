@@ -80,9 +80,21 @@ def build_app(
 
     checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
 
-    def take_checkpoint() -> None:
-        seconds = save(checkpoint_file, pipeline.engine, pipeline.decision_log)
+    def take_checkpoint() -> bool:
+        """Save the state; False when the disk refused (full, read-only): then nothing may be committed."""
+        try:
+            seconds = save(checkpoint_file, pipeline.engine, pipeline.decision_log)
+        except OSError as exc:
+            metrics.checkpoint_failures.inc()
+            log.error(
+                "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "
+                "succeeds, so a restart re-processes from the last good one",
+                checkpoint_file,
+                exc,
+            )
+            return False
         metrics.checkpoint_seconds.observe(seconds)
+        return True
 
     @app.agent(inputs, name="score-transactions")
     async def score_transactions(stream: faust.StreamT) -> None:
@@ -100,8 +112,8 @@ def build_app(
                 ):
                     # This batch is not acked yet, so the commit below covers only earlier batches: the
                     # committed offsets stay behind the checkpoint, which already holds this batch.
-                    take_checkpoint()
-                    await app.consumer.commit()
+                    if take_checkpoint():
+                        await app.consumer.commit()
                     last_checkpoint = time.monotonic()
         finally:
             if settings.checkpoint_interval_s:

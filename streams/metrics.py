@@ -117,6 +117,11 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=registry,
         )
+        self.checkpoint_failures = Counter(
+            "interceptor_checkpoint_failures",
+            "State checkpoints that could not be written (disk full, read-only); offsets are not committed then.",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "interceptor_consumer_lag",
             "Messages in the transactions topic not yet read by this worker, by partition.",

@@ -42,11 +42,15 @@ def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        pickle.dump(Checkpoint(engine, decision_log, time.time()), f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            pickle.dump(Checkpoint(engine, decision_log, time.time()), f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk keeps the last good checkpoint and gets its space back
+        raise
     return time.perf_counter() - started
 
 
