@@ -19,6 +19,7 @@ import faust
 
 from streams.errors import EventError
 from streams.events import decode_call, decode_label
+from streams.handoff import DecisionHandoff
 from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
@@ -116,6 +117,7 @@ def build_app(
                         await app.consumer.commit()
                     last_checkpoint = time.monotonic()
         finally:
+            await handoff.stop()
             if settings.checkpoint_interval_s:
                 take_checkpoint()  # before Faust's shutdown commit
 
@@ -131,6 +133,12 @@ def build_app(
             )
             for e in events
         ]
+        if {e.message.partition for e in events if e.message.topic == transactions_topic} - handoff.known:
+            oldest: dict[int, int] = {}
+            for r in records:
+                if r.topic == transactions_topic:
+                    oldest[r.partition] = min(oldest.get(r.partition, r.timestamp_ms), r.timestamp_ms)
+            await handoff.take_over(oldest)  # a partition new to this worker: learn its decisions first
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         outcome = pipeline.process(records, now_ms=now_ms)
@@ -158,7 +166,7 @@ def build_app(
     async def send(outcome: BatchOutcome) -> None:
         producer = app.producer
         for msg in outcome.messages:
-            await producer.send(msg.topic, msg.key, msg.value, None, None, None)
+            await producer.send(msg.topic, msg.key, msg.value, msg.partition, None, None)
         if settings.metrics_enabled:
             metrics.observe_lifecycle(outcome, len(pipeline.engine.holds))
         for closed in outcome.hold_outcomes:
@@ -201,6 +209,11 @@ def build_app(
         await app.producer.send(producer_topics.dead_letters, record.key, value, None, None, None)
 
     side_input_config = aiokafka_config(settings)
+    handoff = DecisionHandoff(settings.topic("decisions"), lambda: pipeline.decision_log, side_input_config)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        handoff.forget(tp.partition for tp in revoked if tp.topic == transactions_topic)
 
     def side_input_task(
         kind: str, lookback_ms: int, apply: Callable[[RawRecord], None]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Remembered:
-    fingerprint: int
+    fingerprint: int | None  # None: learnt from the decisions topic (decided by another worker)
     decision: bytes
     alerted: bool
 

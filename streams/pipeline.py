@@ -52,6 +52,9 @@ class OutMessage:
     topic: str
     key: bytes | None
     value: bytes
+    # decisions and alerts go to the partition number their transaction came from, whatever partitioner the
+    # bank's producer used: a worker that takes a partition over finds its decisions in the same partition
+    partition: int | None = None
 
 
 @dataclass(slots=True)
@@ -139,6 +142,7 @@ class TransactionPipeline:
         in_order: list[Transaction] = []  # every valid transaction once, in arrival order, for the state
         new: list[Transaction] = []
         received: list[int] = []
+        partitions: list[int] = []
         for record in records:
             try:
                 txn = decode_transaction(record.value)  # type: ignore[arg-type]
@@ -155,7 +159,7 @@ class TransactionPipeline:
                 self._dead_letter(record, error, "transactions", out, now_ms)
                 continue
             if seen is not None:
-                self._repeat(txn, seen, out)
+                self._repeat(txn, seen, out, record.partition)
                 in_order.append(txn)  # the state may not hold it yet (restored log, lost state); it dedups
             elif txn.txn_id in pending:
                 out.redelivered += 1  # the same transaction twice in one batch: decided once below
@@ -163,6 +167,7 @@ class TransactionPipeline:
                 pending[txn.txn_id] = fingerprint
                 new.append(txn)
                 received.append(record.timestamp_ms)
+                partitions.append(record.partition)
                 in_order.append(txn)
         if not in_order:
             return
@@ -170,13 +175,13 @@ class TransactionPipeline:
         if new:
             fresh = {t.txn_id for t in new}
             features = np.ascontiguousarray(rows[[t.txn_id in fresh for t in in_order]])
-            self._decide(new, features, received, pending, out, now_ms)
+            self._decide(new, features, received, partitions, pending, out, now_ms)
 
-    def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome) -> None:
+    def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome, partition: int) -> None:
         key = txn.payer_account.encode()
-        out.messages.append(OutMessage(self.topics.decisions, key, seen.decision))
+        out.messages.append(OutMessage(self.topics.decisions, key, seen.decision, partition))
         if seen.alerted:
-            out.messages.append(OutMessage(self.topics.alerts, key, seen.decision))
+            out.messages.append(OutMessage(self.topics.alerts, key, seen.decision, partition))
         out.redelivered += 1
 
     def _decide(
@@ -184,22 +189,23 @@ class TransactionPipeline:
         transactions: list[Transaction],
         features: np.ndarray,
         received: list[int],
+        partitions: list[int],
         fingerprints: dict[str, int],
         out: BatchOutcome,
         now_ms: int,
     ) -> None:
         verdicts = self.scorer.score(transactions, features)
-        self._open_holds(transactions, features, verdicts, out, now_ms)
+        self._open_holds(transactions, features, verdicts, partitions, out, now_ms)
         if self.recent is not None:
             self.recent.add(features)
         version = self.scorer.version
-        for txn, verdict, received_ms in zip(transactions, verdicts, received, strict=True):
+        for txn, verdict, received_ms, partition in zip(transactions, verdicts, received, partitions, strict=True):
             key = txn.payer_account.encode()
             value = encode_decision(txn, verdict, version, received_ms, now_ms)
             alerted = verdict.action != "allow"
-            out.messages.append(OutMessage(self.topics.decisions, key, value))
+            out.messages.append(OutMessage(self.topics.decisions, key, value, partition))
             if alerted:
-                out.messages.append(OutMessage(self.topics.alerts, key, value))
+                out.messages.append(OutMessage(self.topics.alerts, key, value, partition))
             self.decision_log.put(txn.txn_id, Remembered(fingerprints[txn.txn_id], value, alerted))
         out.transactions.extend(transactions)
         out.verdicts.extend(verdicts)
@@ -210,6 +216,7 @@ class TransactionPipeline:
         transactions: list[Transaction],
         features: np.ndarray,
         verdicts: list[Verdict],
+        partitions: list[int],
         out: BatchOutcome,
         now_ms: int,
     ) -> None:
@@ -228,11 +235,11 @@ class TransactionPipeline:
                     features[i, _OPEN_HOLDS] += extra
                     verdicts[i] = self.scorer.score(transactions[i : i + 1], features[i : i + 1])[0]
             if verdicts[i].action == "hold":
-                hold = self.engine.holds.open(self._hold(txn, verdicts[i], now_ms))
+                hold = self.engine.holds.open(self._hold(txn, verdicts[i], now_ms, partitions[i]))
                 opened.setdefault(txn.payer_account, []).append(hold)
                 out.holds_opened.append(hold)
 
-    def _hold(self, txn: Transaction, verdict: Verdict, now_ms: int) -> Hold:
+    def _hold(self, txn: Transaction, verdict: Verdict, now_ms: int, partition: int) -> Hold:
         rules = tuple(r.rule for r in verdict.reasons)
         terms = getattr(self.scorer, "hold_terms", None)
         minutes, on_expiry = terms(rules) if terms else DEFAULT_HOLD_TERMS
@@ -250,6 +257,7 @@ class TransactionPipeline:
             rules,
             on_expiry,
             self.scorer.version,
+            partition,
         )
 
     # --- verifications and expiry ------------------------------------------------------------------------
@@ -275,7 +283,8 @@ class TransactionPipeline:
     def _closed(self, outcome: HoldOutcome, out: BatchOutcome, now_ms: int) -> None:
         hold = outcome.hold
         out.hold_outcomes.append(outcome)
-        out.messages.append(OutMessage(self.topics.decisions, hold.payer.encode(), encode_hold_outcome(outcome)))
+        record = encode_hold_outcome(outcome)
+        out.messages.append(OutMessage(self.topics.decisions, hold.payer.encode(), record, hold.partition))
         if outcome.verdict is not None:
             out.feedback.extend((rule, outcome.verdict) for rule in hold.rules)
         if outcome.action == "block" and outcome.verdict == "fraud":

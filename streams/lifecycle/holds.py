@@ -65,6 +65,7 @@ class Hold:
     rules: tuple[str, ...]  # active rules that fired on the transfer
     on_expiry: str  # release or block
     ruleset: str
+    partition: int | None = None  # the transaction's partition: its follow-up goes to the same one
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,110 @@
+"""Taking a partition over from another worker without deciding any transaction twice, two ways.
+
+After a rebalance (a worker left, joined or crashed) Kafka re-delivers the transactions after the partition's
+last committed offset, and Faust 0.15 re-delivers even more (it drops the pending acks of revoked partitions).
+The worker that decided them has them in its decision log; the new owner does not. But every decision is on
+`decisions`, in the same partition number as its transaction (streams/pipeline.py sends it there), keyed by
+payer. So before the new owner decides the first batch of a partition it has not seen yet, it reads that
+partition of `decisions` from when the re-delivered transactions were produced and puts those decisions in its
+decision log: a re-delivered transaction gets the decision it already got, byte for byte.
+
+Only decisions move this way. The feature state and the open holds of the partition stay with the worker
+that had them (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.dedup import DecisionLog, Remembered
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW_MS = 60_000  # decisions are read from this long before the oldest re-delivered transaction
+
+
+def remember(decision_log: DecisionLog, value: bytes) -> bool:
+    """Put one `decisions` record in the log (first decisions only); True when it was new to the log."""
+    try:
+        record = orjson.loads(value)
+        txn_id, action = record["txn_id"], record["action"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return False
+    if record.get("kind", "decision") != "decision" or decision_log.get(txn_id) is not None:
+        return False
+    decision_log.put(txn_id, Remembered(None, value, action != "allow"))
+    return True
+
+
+class DecisionHandoff:
+    """Reads the decisions of partitions this worker newly owns, once per assignment."""
+
+    def __init__(self, topic: str, decision_log: Callable[[], DecisionLog], client_config: dict[str, object]) -> None:
+        self.topic = topic
+        self.decision_log = decision_log  # a callable: the worker may swap the log for a restored one
+        self.client_config = client_config
+        self.known: set[int] = set()  # partitions whose decisions are in the log
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Revoked partitions: if they come back, another worker may have decided more of them meanwhile."""
+        self.known.difference_update(partitions)
+
+    async def take_over(self, oldest_ms: dict[int, int]) -> int:
+        """Learn the decisions of the new partitions in `oldest_ms` (partition -> Kafka timestamp of its oldest
+        transaction in the batch at hand), up to the end of `decisions`; returns how many were learnt."""
+        new = {p: ts for p, ts in oldest_ms.items() if p not in self.known}
+        if not new:
+            return 0
+        started = time.perf_counter()
+        try:
+            learnt = await self._read(new)
+        except Exception as exc:  # a missing topic or partition must not stop the worker: decide as before
+            log.error("could not read %s for partitions %s (%s); deciding without it", self.topic, sorted(new), exc)
+            learnt = 0
+        self.known.update(new)
+        log.info(
+            "took over partitions %s: %d decisions of other workers read from %s in %.2fs",
+            sorted(new),
+            learnt,
+            self.topic,
+            time.perf_counter() - started,
+        )
+        return learnt
+
+    async def _read(self, since: dict[int, int]) -> int:
+        consumer = await self._started()
+        tps = [TopicPartition(self.topic, p) for p in since]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        found = await consumer.offsets_for_times({tp: max(0, since[tp.partition] - CLOCK_SKEW_MS) for tp in tps})
+        for tp in tps:
+            start = found.get(tp)
+            consumer.seek(tp, start.offset if start is not None else ends[tp])
+        learnt = 0
+        log_ = self.decision_log()
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                learnt += sum(remember(log_, m.value) for m in messages if m.value is not None)
+        return learnt
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self.client_config)  # type: ignore[arg-type]
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()  # close what start() opened before it failed
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

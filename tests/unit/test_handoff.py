@@ -1,0 +1,31 @@
+"""What a worker learns from `decisions` when it takes a partition over (streams/handoff.py)."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.dedup import DecisionLog, Remembered
+from streams.handoff import remember
+from streams.outputs import RawRecord
+from streams.pipeline import TransactionPipeline
+from streams.scorer import AllowAllScorer
+
+
+def test_first_decisions_are_learnt_once_and_answered_byte_for_byte() -> None:
+    log = DecisionLog()
+    held = orjson.dumps({"kind": "decision", "txn_id": "t1", "action": "hold", "score": 60.0, "reasons": []})
+    outcome = orjson.dumps({"kind": "hold_outcome", "txn_id": "t1", "action": "release", "cause": "confirmed"})
+    assert remember(log, held) is True
+    assert remember(log, outcome) is False  # follow-ups are not first decisions
+    assert remember(log, b"{not json") is False
+    assert remember(log, held) is False  # already known
+    entry = log.get("t1")
+    assert entry == Remembered(None, held, True)
+
+    # the new owner answers the re-delivered transaction with the first owner's decision, even with another scorer
+    pipeline = TransactionPipeline(AllowAllScorer(), decision_log=log)
+    txn = {"txn_id": "t1", "ts": 1_772_330_400_000, "payer_account": "a", "payee_account": "b", "amount": 50_000}
+    out = pipeline.process([RawRecord(orjson.dumps(txn), "transactions", 3, 9, 0, b"a")], now_ms=0)
+    decisions = [m for m in out.messages if m.topic == "decisions"]
+    assert [(m.value, m.partition) for m in decisions] == [(held, 3)]
+    assert out.redelivered == 1 and out.transactions == []
