@@ -41,6 +41,8 @@ def build_app(
 ) -> faust.App:
     app = faust.App(
         settings.app_id,
+        env={},  # Faust would read its own variables (PRODUCER_ACKS=1 ...) over these: INTERCEPTOR_* only
+        broker_session_timeout=settings.session_timeout_s,
         broker=settings.faust_broker_url(),
         store="memory://",  # no Faust tables: the feature state is ours (streams/features, streams/snapshot.py)
         datadir=settings.data_dir,
@@ -133,12 +135,13 @@ def build_app(
             )
             for e in events
         ]
-        if {e.message.partition for e in events if e.message.topic == transactions_topic} - handoff.known:
+        # a partition new to this worker (transactions and verifications share partition numbers): learn its
+        # decisions and open holds first
+        if {e.message.partition for e in events} - handoff.known:
             oldest: dict[int, int] = {}
             for r in records:
-                if r.topic == transactions_topic:
-                    oldest[r.partition] = min(oldest.get(r.partition, r.timestamp_ms), r.timestamp_ms)
-            await handoff.take_over(oldest)  # a partition new to this worker: learn its decisions first
+                oldest[r.partition] = min(oldest.get(r.partition, r.timestamp_ms), r.timestamp_ms)
+            await handoff.take_over(oldest)
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         outcome = pipeline.process(records, now_ms=now_ms)
@@ -209,11 +212,26 @@ def build_app(
         await app.producer.send(producer_topics.dead_letters, record.key, value, None, None, None)
 
     side_input_config = aiokafka_config(settings)
-    handoff = DecisionHandoff(settings.topic("decisions"), lambda: pipeline.decision_log, side_input_config)
+
+    def longest_hold_ms() -> int:
+        ruleset = getattr(pipeline.scorer, "ruleset", None)
+        if ruleset is None:
+            return 0
+        minutes = [ruleset.holds.minutes, *(r.hold_minutes for r in ruleset.rules if r.hold_minutes)]
+        return int(max(minutes) * 60_000)
+
+    handoff = DecisionHandoff(
+        settings.topic("decisions"),
+        lambda: pipeline.decision_log,
+        side_input_config,
+        lambda: pipeline.engine.holds,
+        longest_hold_ms,
+    )
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        handoff.forget(tp.partition for tp in revoked if tp.topic == transactions_topic)
+        if any(tp.topic == transactions_topic for tp in revoked):
+            handoff.forget(tp.partition for tp in revoked if tp.topic == transactions_topic)
 
     def side_input_task(
         kind: str, lookback_ms: int, apply: Callable[[RawRecord], None]

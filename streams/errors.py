@@ -23,3 +23,7 @@ class EventError(StreamsError):
 
 class SettingsError(StreamsError):
     """A worker setting from the environment is missing or malformed."""
+
+
+class BrokerConnectionError(StreamsError):
+    """The worker cannot talk to the brokers with its settings; the message names the cause (never the password)."""

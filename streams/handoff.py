@@ -8,8 +8,9 @@ payer. So before the new owner decides the first batch of a partition it has not
 partition of `decisions` from when the re-delivered transactions were produced and puts those decisions in its
 decision log: a re-delivered transaction gets the decision it already got, byte for byte.
 
-Only decisions move this way. The feature state and the open holds of the partition stay with the worker
-that had them (docs/architecture.md).
+Open holds move the same way: a hold decision carries the hold's terms, and one whose `hold_outcome` is not
+in the partition is still open, so the new owner opens it again (same deadline). The feature state of the
+partition stays with the worker that had it (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -22,31 +23,72 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.dedup import DecisionLog, Remembered
+from streams.lifecycle.holds import Hold, HoldBook
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_MS = 60_000  # decisions are read from this long before the oldest re-delivered transaction
 
 
-def remember(decision_log: DecisionLog, value: bytes) -> bool:
-    """Put one `decisions` record in the log (first decisions only); True when it was new to the log."""
+def remember(decision_log: DecisionLog, value: bytes, holds: dict[str, Hold] | None = None) -> bool:
+    """Put one `decisions` record in the log (first decisions only); True when it was new to the log.
+
+    With `holds`, also track the holds of the partition: a hold decision adds one, its outcome removes it, so
+    what is left after reading the partition is still open (the payer, the record's key, is filled in later)."""
     try:
         record = orjson.loads(value)
         txn_id, action = record["txn_id"], record["action"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return False
-    if record.get("kind", "decision") != "decision" or decision_log.get(txn_id) is not None:
+    kind = record.get("kind", "decision")
+    if holds is not None:
+        if kind == "hold_outcome":
+            holds.pop(txn_id, None)
+        elif kind == "decision" and isinstance(record.get("hold"), dict):
+            hold = _hold_of(record, txn_id)
+            if hold is not None:
+                holds[txn_id] = hold
+    if kind != "decision" or decision_log.get(txn_id) is not None:
         return False
     decision_log.put(txn_id, Remembered(None, value, action != "allow"))
     return True
 
 
+def _hold_of(record: dict, txn_id: str) -> Hold | None:
+    terms = record["hold"]
+    try:
+        return Hold(
+            txn_id,
+            "",
+            str(terms["payee_account"]),
+            float(record["amount"]),
+            str(record["currency"]),
+            int(terms["held_at"]),
+            int(terms["until"]),
+            int(terms["deadline"]),
+            tuple(r["rule"] for r in record.get("reasons", [])),
+            str(terms["on_expiry"]),
+            str(record.get("ruleset", "")),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class DecisionHandoff:
     """Reads the decisions of partitions this worker newly owns, once per assignment."""
 
-    def __init__(self, topic: str, decision_log: Callable[[], DecisionLog], client_config: dict[str, object]) -> None:
+    def __init__(
+        self,
+        topic: str,
+        decision_log: Callable[[], DecisionLog],
+        client_config: dict[str, object],
+        holds: Callable[[], HoldBook] | None = None,
+        hold_lookback_ms: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.topic = topic
-        self.decision_log = decision_log  # a callable: the worker may swap the log for a restored one
+        self.decision_log = decision_log  # callables: the worker may swap in a restored log and state
+        self.holds = holds
+        self.hold_lookback_ms = hold_lookback_ms  # the longest hold: a hold decided that long ago may be open
         self.client_config = client_config
         self.known: set[int] = set()  # partitions whose decisions are in the log
         self._consumer: AIOKafkaConsumer | None = None
@@ -57,8 +99,10 @@ class DecisionHandoff:
 
     async def take_over(self, oldest_ms: dict[int, int]) -> int:
         """Learn the decisions of the new partitions in `oldest_ms` (partition -> Kafka timestamp of its oldest
-        transaction in the batch at hand), up to the end of `decisions`; returns how many were learnt."""
-        new = {p: ts for p, ts in oldest_ms.items() if p not in self.known}
+        record in the batch at hand), up to the end of `decisions`, and reopen their open holds; returns how
+        many decisions were learnt. Reads from the oldest record, or from as long ago as the longest hold."""
+        horizon = int(time.time() * 1000) - self.hold_lookback_ms()
+        new = {p: min(ts, horizon) for p, ts in oldest_ms.items() if p not in self.known}
         if not new:
             return 0
         started = time.perf_counter()
@@ -88,10 +132,34 @@ class DecisionHandoff:
             consumer.seek(tp, start.offset if start is not None else ends[tp])
         learnt = 0
         log_ = self.decision_log()
+        pending: dict[str, Hold] = {}  # txn_id -> hold decided but not closed (yet) in these partitions
+        payers: dict[str, str] = {}  # txn_id -> payer (the records' key) of those holds
         while any([await consumer.position(tp) < ends[tp] for tp in tps]):
             for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                learnt += sum(remember(log_, m.value) for m in messages if m.value is not None)
+                for m in messages:
+                    if m.value is None:
+                        continue
+                    before = len(pending)
+                    learnt += remember(log_, m.value, pending)
+                    if len(pending) > before and m.key is not None:
+                        payers[orjson.loads(m.value)["txn_id"]] = m.key.decode()
+        reopened = self._reopen(pending, payers)
+        if reopened:
+            log.info("took over %d open holds from %s", reopened, self.topic)
         return learnt
+
+    def _reopen(self, pending: dict[str, Hold], payers: dict[str, str]) -> int:
+        if self.holds is None:
+            return 0
+        book = self.holds()
+        reopened = 0
+        for txn_id, hold in pending.items():
+            if txn_id in book.holds or txn_id in book.closed or txn_id not in payers:
+                continue
+            hold.payer = payers[txn_id]
+            book.open(hold)
+            reopened += 1
+        return reopened
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -1,18 +1,44 @@
 """Kafka connection security from `Settings`: SASL (PLAIN/SCRAM) and TLS for Faust and for plain aiokafka clients.
 
-The password is a `Secret` and is unwrapped only here, where the client needs it.
+The password is a `Secret` and is unwrapped only here, where the client needs it. aiokafka logs every request
+it sends at debug level, and a SASL PLAIN token carries the password in clear: building a SASL client config
+here also installs a log filter that blanks those tokens (`INTERCEPTOR_LOG_LEVEL=debug` must not print it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
 
 import faust
 
+from streams.errors import BrokerConnectionError, SettingsError
 from streams.settings import Settings
+
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+__all__ = ["BrokerConnectionError", "aiokafka_config", "check_connection", "check_security", "faust_credentials"]
+
+
+def check_security(settings: Settings) -> None:
+    """Raise SettingsError for a protocol and a mechanism that do not go together: Faust and the other clients
+    would otherwise disagree silently (Faust uses SASL whenever a mechanism is set, the others follow the
+    protocol)."""
+    if settings.security_protocol in SASL_PROTOCOLS and not settings.sasl_mechanism:
+        raise SettingsError(
+            f"INTERCEPTOR_SECURITY_PROTOCOL={settings.security_protocol} needs INTERCEPTOR_SASL_MECHANISM "
+            "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+        )
+    if settings.sasl_mechanism and settings.security_protocol not in SASL_PROTOCOLS:
+        raise SettingsError(
+            f"INTERCEPTOR_SASL_MECHANISM={settings.sasl_mechanism} needs INTERCEPTOR_SECURITY_PROTOCOL "
+            f"SASL_PLAINTEXT or SASL_SSL, not {settings.security_protocol}"
+        )
 
 
 def aiokafka_config(settings: Settings) -> dict[str, object]:
+    if settings.sasl_mechanism:
+        redact_sasl_tokens_in_logs()
     config = dict(settings.kafka_client_config())
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         config["ssl_context"] = _ssl_context(settings)
@@ -20,7 +46,9 @@ def aiokafka_config(settings: Settings) -> dict[str, object]:
 
 
 def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    check_security(settings)
     if settings.sasl_mechanism:
+        redact_sasl_tokens_in_logs()
         return faust.SASLCredentials(
             username=settings.sasl_username,
             password=str(settings.sasl_password),
@@ -30,6 +58,91 @@ def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
     if settings.security_protocol == "SSL":
         return faust.SSLCredentials(_ssl_context(settings))
     return None
+
+
+def check_connection(settings: Settings, timeout_s: float = 15.0) -> None:
+    """Connect to the bootstrap servers with the worker's security settings and ask one for metadata; raise
+    BrokerConnectionError naming the cause when none answers.
+
+    The Kafka clients retry a refused login until their own timeout and then report only that they could not
+    bootstrap; this says "authentication refused" (or TLS failed, or wrong listener) at once. Meant to run
+    before the worker's clients start."""
+    check_security(settings)
+    asyncio.run(_check_connection(settings, timeout_s))
+
+
+async def _check_connection(settings: Settings, timeout_s: float) -> None:
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import (
+        IllegalSaslStateError,
+        KafkaConnectionError,
+        KafkaError,
+        SaslAuthenticationFailed,
+        UnsupportedSaslMechanismError,
+    )
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    config = aiokafka_config(settings)
+    servers: list[str] = config.pop("bootstrap_servers")  # type: ignore[assignment]
+    who = f"user {settings.sasl_username!r} with {settings.sasl_mechanism}"
+    problems = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            async with asyncio.timeout(timeout_s):
+                conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **config)  # type: ignore[arg-type]
+                try:
+                    await conn.send(MetadataRequest([]))
+                finally:
+                    conn.close()
+            return
+        except SaslAuthenticationFailed as exc:
+            # the same credentials go to every broker: no point asking the next one
+            raise BrokerConnectionError(
+                f"SASL authentication as {who} was refused by {server} ({_broker_message(exc)}); "
+                "check INTERCEPTOR_SASL_USERNAME and INTERCEPTOR_SASL_PASSWORD"
+            ) from None
+        except UnsupportedSaslMechanismError:
+            raise BrokerConnectionError(
+                f"{server} does not offer SASL mechanism {settings.sasl_mechanism} on this listener; "
+                "check INTERCEPTOR_SASL_MECHANISM"
+            ) from None
+        except IllegalSaslStateError:
+            problems.append(f"{server} does not speak SASL on this port (INTERCEPTOR_SECURITY_PROTOCOL?)")
+        except ssl.SSLError as exc:
+            problems.append(f"TLS with {server} failed: {exc.reason or exc} (INTERCEPTOR_SSL_CAFILE?)")
+        except KafkaConnectionError:
+            hint = " (a SASL or TLS listener? INTERCEPTOR_SECURITY_PROTOCOL)" if not settings.sasl_mechanism else ""
+            problems.append(f"{server} closed the connection{hint}")
+        except (OSError, TimeoutError, KafkaError) as exc:
+            problems.append(f"{server}: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
+    raise BrokerConnectionError(f"no broker answered with {settings.security_protocol}: " + "; ".join(problems))
+
+
+def _broker_message(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
+
+
+class _RedactSaslTokens(logging.Filter):
+    """Replaces the SASL authentication requests in aiokafka's debug log ("Request to ...: <request>")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_is_sasl_token(a) for a in record.args):
+            record.args = tuple("SaslAuthenticateRequest(<redacted>)" if _is_sasl_token(a) else a for a in record.args)
+        return True
+
+
+def _is_sasl_token(value: object) -> bool:
+    return type(value).__name__.startswith("SaslAuthenticateRequest")
+
+
+_AIOKAFKA_CONNECTION_LOG = logging.getLogger("aiokafka.conn")
+
+
+def redact_sasl_tokens_in_logs() -> None:
+    """Install the filter on aiokafka's connection logger (once per process)."""
+    if not any(isinstance(f, _RedactSaslTokens) for f in _AIOKAFKA_CONNECTION_LOG.filters):
+        _AIOKAFKA_CONNECTION_LOG.addFilter(_RedactSaslTokens())
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:

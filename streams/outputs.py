@@ -10,7 +10,7 @@ import orjson
 
 from streams.errors import EventError
 from streams.events import Transaction
-from streams.lifecycle.holds import HoldOutcome
+from streams.lifecycle.holds import Hold, HoldOutcome
 
 ACTIONS = ("allow", "review", "hold", "block")  # index = severity, as the kernel returns it
 
@@ -49,8 +49,11 @@ def iso_utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode_decision(txn: Transaction, verdict: Verdict, ruleset: str, received_ms: int, now_ms: int) -> bytes:
-    """The `decisions` record. latency_ms runs from the record's Kafka timestamp to the decision."""
+def encode_decision(
+    txn: Transaction, verdict: Verdict, ruleset: str, received_ms: int, now_ms: int, hold: Hold | None = None
+) -> bytes:
+    """The `decisions` record. latency_ms runs from the record's Kafka timestamp to the decision; a hold
+    decision carries the hold's terms, so a worker taking the partition over can keep it open."""
     return orjson.dumps(
         {
             "kind": "decision",
@@ -67,6 +70,15 @@ def encode_decision(txn: Transaction, verdict: Verdict, ruleset: str, received_m
             "currency": txn.currency,
             "decided_at": iso_utc(now_ms),
             "latency_ms": max(0, now_ms - received_ms),
+            "hold": None
+            if hold is None
+            else {
+                "deadline": hold.deadline_ms,
+                "held_at": hold.opened_ts_ms,
+                "until": hold.window_end_ms,
+                "on_expiry": hold.on_expiry,
+                "payee_account": hold.payee,
+            },
         }
     )
 

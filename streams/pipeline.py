@@ -195,13 +195,13 @@ class TransactionPipeline:
         now_ms: int,
     ) -> None:
         verdicts = self.scorer.score(transactions, features)
-        self._open_holds(transactions, features, verdicts, partitions, out, now_ms)
+        opened = self._open_holds(transactions, features, verdicts, partitions, out, now_ms)
         if self.recent is not None:
             self.recent.add(features)
         version = self.scorer.version
         for txn, verdict, received_ms, partition in zip(transactions, verdicts, received, partitions, strict=True):
             key = txn.payer_account.encode()
-            value = encode_decision(txn, verdict, version, received_ms, now_ms)
+            value = encode_decision(txn, verdict, version, received_ms, now_ms, opened.get(txn.txn_id))
             alerted = verdict.action != "allow"
             out.messages.append(OutMessage(self.topics.decisions, key, value, partition))
             if alerted:
@@ -219,7 +219,7 @@ class TransactionPipeline:
         partitions: list[int],
         out: BatchOutcome,
         now_ms: int,
-    ) -> None:
+    ) -> dict[str, Hold]:
         """Open a hold for each `hold` verdict, in batch order.
 
         The batch was featurized before any of its holds existed, so a later transfer of a payer held earlier
@@ -238,6 +238,7 @@ class TransactionPipeline:
                 hold = self.engine.holds.open(self._hold(txn, verdicts[i], now_ms, partitions[i]))
                 opened.setdefault(txn.payer_account, []).append(hold)
                 out.holds_opened.append(hold)
+        return {h.txn_id: h for h in out.holds_opened}
 
     def _hold(self, txn: Transaction, verdict: Verdict, now_ms: int, partition: int) -> Hold:
         rules = tuple(r.rule for r in verdict.reasons)

@@ -30,6 +30,10 @@ class Settings:
     partitions: int = field(default=4, metadata={"doc": "Partitions of the topics the worker creates"})
     rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
     rules_poll_s: float = field(default=2.0, metadata={"doc": "How often to check the rules path for changes (s)"})
+    session_timeout_s: float = field(
+        default=60.0,
+        metadata={"doc": "Consumer-group session (s): how long a crashed worker's partitions wait for another worker"},
+    )
     reload_guard: str = field(
         default="refuse",
         metadata={"doc": "refuse, warn or off: a reload that changes too many recent decisions (docs/rules.md)"},
@@ -73,6 +77,8 @@ class Settings:
             raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
+        if self.session_timeout_s < 6:
+            raise SettingsError(f"{_env_name('session_timeout_s')} must be >= 6 seconds, got {self.session_timeout_s}")
         if self.reload_guard not in {"refuse", "warn", "off"}:
             raise SettingsError(f"{_env_name('reload_guard')} must be refuse, warn or off, got {self.reload_guard!r}")
         if not 0 <= self.reload_max_changed_share <= 1:

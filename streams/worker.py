@@ -12,6 +12,7 @@ from rules.features import REGISTRY
 from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
 from streams.canary import RecentTraffic
+from streams.kafka_security import check_connection
 from streams.metrics import Metrics
 from streams.pipeline import TransactionPipeline
 from streams.reload import ReloadGuard, RulesetWatcher
@@ -53,6 +54,7 @@ def run_worker(settings: Settings) -> None:
     pipeline.recent = RecentTraffic(RECENT_ROWS, len(REGISTRY))
     guard = ReloadGuard(pipeline.recent, settings.reload_guard, settings.reload_max_changed_share)
     watcher = RulesetWatcher(rules_path, ruleset, use, guard)
+    check_connection(settings)  # a refused login or a wrong listener is named now, not after 30 s of retries
     ensure_topics(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)

@@ -39,12 +39,17 @@ def worker() -> None:
         raise click.ClickException(str(exc)) from None
 
     from rules.errors import RuleError
+    from streams.kafka_security import BrokerConnectionError
     from streams.worker import run_worker
 
     try:
         run_worker(settings)
     except RuleError as exc:
         raise click.ClickException(f"the ruleset is invalid, the worker did not start:\n{exc}") from None
+    except BrokerConnectionError as exc:
+        raise click.ClickException(f"cannot use the Kafka brokers, the worker did not start: {exc}") from None
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -12,14 +12,18 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.kafka_io import wait_for
+from tests.integration.kafka_io import Consumed, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KAFKA = ROOT / "deploy" / "kafka" / "local-kafka"
@@ -142,7 +146,8 @@ class Deployment:
             **overrides,
         }
 
-    def start_worker(self, ready_timeout: float = 90, **overrides: str) -> Worker:
+    def spawn_worker(self, **overrides: str) -> Worker:
+        """Start a worker process without waiting for it (start_worker waits until it is ready)."""
         n = len(self.workers)
         log_path = self.tmp / f"worker-{n}.log"
         env = self.worker_env(**overrides)
@@ -156,6 +161,11 @@ class Deployment:
             )
         worker = Worker(process, log_path, env)
         self.workers.append(worker)
+        return worker
+
+    def start_worker(self, ready_timeout: float = 90, **overrides: str) -> Worker:
+        worker = self.spawn_worker(**overrides)
+        n, process = len(self.workers) - 1, worker.process
         # Faust prints "Ready" once the agent has its partitions and is consuming.
         wait_for(
             lambda: "Ready" in worker.log() or process.poll() is not None,
@@ -176,3 +186,160 @@ def deployment(broker: Broker, tmp_path: Path) -> Iterator[Deployment]:
     finally:
         for w in d.workers:
             w.stop()
+
+
+# --- helpers for the fault tests (tests/integration/test_faults.py, test_recovery.py, test_sasl.py) ---
+
+
+@contextmanager
+def private_broker(data_dir: Path, **extra_env: str) -> Iterator[Broker]:
+    """A broker of the test's own, on free ports, for tests that restart it or change its listeners (the
+    session broker is shared by every other test). `extra_env` goes to local-kafka (e.g. KAFKA_SASL)."""
+    broker: Broker | None = None
+    for attempt in range(2):  # a free port can be taken between choosing it and the broker binding it
+        port = _free_port_pair()
+        env = {"KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(data_dir / f"kafka-{port}"), **extra_env}
+        candidate = Broker(f"127.0.0.1:{port}", env)
+        try:
+            candidate.bootstrap = candidate.run("start").stdout.strip().splitlines()[-1]
+            broker = candidate
+            break
+        except RuntimeError:
+            candidate.run("stop")
+            if attempt:
+                raise
+    assert broker is not None
+    try:
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+class TopicFollower:
+    """Reads one topic from its beginning, a little at a time: each `poll()` returns only messages not seen
+    before, so a test can wait on a growing topic without reading it all again. The topic must exist."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            self._consumer.close()
+            raise AssertionError(f"topic {topic} does not exist")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        self._consumer.seek_to_beginning(*assigned)
+
+    def poll(self, timeout_ms: int = 200) -> list[Consumed]:
+        batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=20_000)
+        return [Consumed(r.key, r.value, r.partition, r.offset) for rs in batch.values() for r in rs]
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicFollower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# What makes two decisions "the same decision" (decided_at and latency_ms differ between a first decision and
+# one made again after a crash, by design).
+DECISION_FIELDS = ("action", "score", "reasons", "shadow", "ruleset")
+
+
+class DecisionRecords:
+    """Every `kind: decision` record of a decisions topic so far, by txn_id (re-deliveries kept as copies)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.follower = TopicFollower(bootstrap, topic)
+        self.by_txn: dict[str, list[dict]] = {}
+
+    def poll(self) -> int:
+        """Read what is new, until a poll brings nothing; returns how many distinct txn_ids have a decision."""
+        while records := self.follower.poll():
+            for record in records:
+                decision = record.json()
+                if decision.get("kind", "decision") == "decision":
+                    self.by_txn.setdefault(decision["txn_id"], []).append(decision)
+        return len(self.by_txn)
+
+    def wait_for(self, count: int, timeout: float, what: str) -> None:
+        wait_for(lambda: self.poll() >= count, timeout, f"{what} ({count} decided; {len(self.by_txn)} so far)", 0)
+
+    def decided_two_ways(self) -> dict[str, list[dict]]:
+        """txn_id -> its copies, for every txn_id whose copies are not all the same decision."""
+        return {
+            txn: copies
+            for txn, copies in self.by_txn.items()
+            if any(same_decision(c) != same_decision(copies[0]) for c in copies)
+        }
+
+    def close(self) -> None:
+        self.follower.close()
+
+
+def same_decision(decision: dict) -> dict:
+    return {k: decision.get(k) for k in DECISION_FIELDS}
+
+
+def intercepted_totals(decisions: Iterable[dict]) -> dict[tuple[str, str], tuple[int, float]]:
+    """(action, currency) -> (count, amount) over held and blocked decisions."""
+    totals: dict[tuple[str, str], tuple[int, float]] = {}
+    for d in decisions:
+        if d["action"] in ("hold", "block"):
+            count, amount = totals.get((d["action"], d["currency"]), (0, 0.0))
+            totals[(d["action"], d["currency"])] = (count + 1, amount + float(d["amount"]))
+    return totals
+
+
+def scrape_metrics(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A worker's /metrics as {(sample name, labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric_sum(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """Sum of the samples called `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+@dataclass
+class ReferenceRun:
+    """A simulated feed written to files, and the same pipeline run over them without Kafka: the uninterrupted
+    run that fault tests compare the worker's decisions and state with."""
+
+    files: dict[str, Path]
+    pipeline: object  # streams.pipeline.TransactionPipeline, after the run
+    expected: dict[str, dict]  # txn_id -> decision
+    transactions: int
+    dead_letters: int
+
+
+def reference_run(feed: object, tmp_path: Path, batch_size: int) -> ReferenceRun:
+    import orjson
+
+    from streams.backtest import load_calls, replay
+    from streams.pipeline import TransactionPipeline
+    from streams.scorer import load_scorer
+
+    files = {name: tmp_path / f"{name}.jsonl" for name in ("transactions", "calls")}
+    files["transactions"].write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in feed.transactions))  # type: ignore[attr-defined]
+    files["calls"].write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in feed.calls))  # type: ignore[attr-defined]
+    pipeline = TransactionPipeline(load_scorer(None))
+    load_calls(pipeline, files["calls"])
+    expected: dict[str, dict] = {}
+    summary = replay(
+        pipeline,
+        files["transactions"],
+        batch_size,
+        lambda r: expected.setdefault(orjson.loads(r)["txn_id"], orjson.loads(r)),
+    )
+    return ReferenceRun(files, pipeline, expected, summary.transactions, summary.dead_letters)

@@ -178,3 +178,29 @@ def test_with_two_workers_each_verification_reaches_the_worker_holding_its_trans
     # both workers held (and closed) some of them: the partitions were really split between them
     closed_by = [sum(f"hold on {x['txn_id']} closed" in w.log() for x in held) for w in deployment.workers]
     assert sum(closed_by) == len(held) and min(closed_by) > 0, closed_by
+
+
+def test_an_open_hold_moves_with_its_partition_to_another_worker(deployment: Deployment) -> None:
+    """The worker holding a transfer leaves; the worker that takes its partitions over reopens the hold from
+    `decisions` and closes it when the customer's answer arrives."""
+    rules = deployment.tmp / "rules.yaml"
+    rules.write_text(RULES)
+    first = deployment.start_worker(INTERCEPTOR_RULES_PATH=str(rules), INTERCEPTOR_DATA_DIR=str(deployment.tmp / "a"))
+    bootstrap = deployment.broker.bootstrap
+    held = [t(f"m{i}", i, f"mover-{i}", f"new-{i}", 20_000) for i in range(8)]
+    produce_json(bootstrap, deployment.topic("transactions"), held, "payer_account")
+    first_decisions, _ = kinds(deployment, len(held))
+    assert {d["action"] for d in first_decisions.values()} == {"hold"}
+
+    second = deployment.start_worker(INTERCEPTOR_RULES_PATH=str(rules), INTERCEPTOR_DATA_DIR=str(deployment.tmp / "b"))
+    first.stop(signal.SIGTERM)  # it leaves with its holds open; the second worker gets every partition
+    time.sleep(3)
+    answers = [v(x["txn_id"], x["payer_account"], "fraud_reported") for x in held]
+    produce_json(bootstrap, deployment.topic("verifications"), answers, "payer_account")
+    _, outcomes = kinds(deployment, 2 * len(held))
+    assert sorted(outcomes) == sorted(x["txn_id"] for x in held)
+    assert {(o[0]["action"], o[0]["cause"]) for o in outcomes.values()} == {("block", "fraud_reported")}
+    assert "open holds" in second.log()  # the second worker reopened them (it never decided them)
+    # and it still knew the payees: each fraud report made its payee a mule candidate
+    labels = [r.json() for r in read_topic(bootstrap, deployment.topic("labels"), len(held), 60)]
+    assert sorted(x["account"] for x in labels) == sorted(x["payee_account"] for x in held)

@@ -29,3 +29,24 @@ def test_first_decisions_are_learnt_once_and_answered_byte_for_byte() -> None:
     decisions = [m for m in out.messages if m.topic == "decisions"]
     assert [(m.value, m.partition) for m in decisions] == [(held, 3)]
     assert out.redelivered == 1 and out.transactions == []
+
+
+def test_holds_decided_and_not_closed_in_the_partition_are_still_open() -> None:
+    log = DecisionLog()
+    terms = {"deadline": 9_000, "held_at": 1_000, "until": 61_000, "on_expiry": "block", "payee_account": "mule-1"}
+    decision = {"kind": "decision", "action": "hold", "score": 60.0, "amount": 900.0, "currency": "CNY",
+                "ruleset": "v1", "reasons": [{"rule": "r1"}], "hold": terms}  # fmt: skip
+    pending: dict = {}
+    for txn_id in ("open", "closed"):
+        remember(log, orjson.dumps({**decision, "txn_id": txn_id}), pending)
+    remember(log, orjson.dumps({"kind": "hold_outcome", "txn_id": "closed", "action": "release"}), pending)
+    remember(log, orjson.dumps({**decision, "txn_id": "allowed", "action": "allow", "hold": None}), pending)
+    assert list(pending) == ["open"]
+    hold = pending["open"]
+    assert (hold.payee, hold.deadline_ms, hold.window_end_ms, hold.on_expiry, hold.rules) == (
+        "mule-1",
+        9_000,
+        61_000,
+        "block",
+        ("r1",),
+    )
