@@ -256,8 +256,10 @@ def build_app(
             if tp.topic != transactions_topic:
                 continue
             position = await consumer.position(tp)
-            if position is not None:
-                metrics.consumer_lag.labels(str(tp.partition)).set(max(0, consumer.highwater(tp) - position))
+            highwater = consumer.highwater(tp)
+            # both are unknown for a moment after a rebalance assigned the partition (no fetch yet)
+            if position is not None and highwater is not None:
+                metrics.consumer_lag.labels(str(tp.partition)).set(max(0, highwater - position))
 
     if watcher is not None:
 
