@@ -255,8 +255,12 @@ def build_app(
         for tp in consumer.assignment():
             if tp.topic != transactions_topic:
                 continue
-            position = await consumer.position(tp)
-            highwater = consumer.highwater(tp)
+            try:
+                position = await consumer.position(tp)
+                highwater = consumer.highwater(tp)
+            except Exception as exc:  # revoked between assignment() and here: a metric must never stop the worker
+                log.debug("lag of %s unknown: %r", tp, exc)
+                continue
             # both are unknown for a moment after a rebalance assigned the partition (no fetch yet)
             if position is not None and highwater is not None:
                 metrics.consumer_lag.labels(str(tp.partition)).set(max(0, highwater - position))
