@@ -40,6 +40,7 @@ def aiokafka_config(settings: Settings) -> dict[str, object]:
     if settings.sasl_mechanism:
         redact_sasl_tokens_in_logs()
     config = dict(settings.kafka_client_config())
+    config.pop("ssl_cafile", None)  # aiokafka takes the CA through the context
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         config["ssl_context"] = _ssl_context(settings)
     return config

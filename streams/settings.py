@@ -108,6 +108,8 @@ class Settings:
                 "sasl_plain_username": self.sasl_username,
                 "sasl_plain_password": str(self.sasl_password),
             }
+        if self.ssl_cafile and self.security_protocol in ("SSL", "SASL_SSL"):
+            config["ssl_cafile"] = self.ssl_cafile  # kafka-python; aiokafka gets an SSL context instead
         return config
 
     def faust_broker_url(self) -> str:

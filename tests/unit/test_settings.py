@@ -40,3 +40,20 @@ def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> N
 def test_switches_read_true_and_false_words() -> None:
     assert Settings.from_env({"INTERCEPTOR_METRICS_ENABLED": "off"}).metrics_enabled is False
     assert Settings.from_env({"INTERCEPTOR_METRICS_ENABLED": "TRUE"}).metrics_enabled is True
+
+
+def test_a_private_ca_reaches_both_kinds_of_kafka_client() -> None:
+    import ssl
+    from pathlib import Path
+
+    from streams.kafka_security import aiokafka_config
+
+    ca = Path("/etc/ssl/certs/ca-certificates.crt")  # any CA bundle will do (Debian's ca-certificates)
+    if not ca.exists():
+        pytest.skip("no CA bundle at /etc/ssl/certs")
+    settings = Settings.from_env({"INTERCEPTOR_SECURITY_PROTOCOL": "SSL", "INTERCEPTOR_SSL_CAFILE": str(ca)})
+    assert settings.kafka_client_config()["ssl_cafile"] == str(ca)  # kafka-python: topic creation, the CLI
+    plain = Settings.from_env({"INTERCEPTOR_SSL_CAFILE": str(ca)})
+    assert "ssl_cafile" not in plain.kafka_client_config()  # PLAINTEXT: no TLS at all
+    config = aiokafka_config(settings)
+    assert "ssl_cafile" not in config and isinstance(config["ssl_context"], ssl.SSLContext)
