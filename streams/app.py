@@ -25,7 +25,7 @@ from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
 from streams.pipeline import BatchOutcome, Topics, TransactionPipeline
 from streams.privacy import mask, redact
-from streams.reload import RulesetWatcher
+from streams.reload import ReloadResult, RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
 from streams.snapshot import checkpoint_path, save
@@ -269,9 +269,13 @@ def build_app(
 
         @app.timer(settings.rules_poll_s)
         async def reload_rules() -> None:
-            result = watcher.poll()
-            if result is not None:
-                metrics.ruleset_reloads.labels(result.label).inc()
+            # compiling a big ruleset takes seconds: in a thread, so the agent keeps deciding meanwhile; the
+            # guard and the swap run here, on the event loop, between two batches
+            found = await asyncio.get_running_loop().run_in_executor(None, watcher.load_changed)
+            if found is None:
+                return
+            result = found if isinstance(found, ReloadResult) else watcher.apply(found)
+            metrics.ruleset_reloads.labels(result.label).inc()
 
     app.task(side_input_task("calls", CALLS_LOOKBACK_MS, apply_call))
     app.task(side_input_task("labels", LABELS_LOOKBACK_MS, apply_label))

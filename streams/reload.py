@@ -109,18 +109,27 @@ class RulesetWatcher:
 
     def poll(self) -> ReloadResult | None:
         """Reload if the files changed since the last poll; None when nothing changed."""
+        found = self.load_changed()
+        return found if found is None or isinstance(found, ReloadResult) else self.apply(found)
+
+    def load_changed(self) -> CompiledRuleset | ReloadResult | None:
+        """The slow half, safe in another thread: read and compile the ruleset if its files changed (a ruleset
+        near the size limit takes seconds). A compiled ruleset still has to go through `apply`."""
         now = fingerprint(self.path)
         if now == self._seen:
             return None
         self._seen = now
         try:
-            ruleset = load_ruleset(self.path)
+            return load_ruleset(self.path)
         except RuleError as exc:
             log.error("ruleset at %s rejected; keeping version %s:\n%s", self.path, self.current.version, exc)
             return ReloadResult(False, self.current.version, str(exc))
         except OSError as exc:  # files vanishing mid-read
             log.error("ruleset at %s unreadable; keeping version %s: %s", self.path, self.current.version, exc)
             return ReloadResult(False, self.current.version, str(exc))
+
+    def apply(self, ruleset: CompiledRuleset) -> ReloadResult:
+        """The quick half, between two batches: the reload guard, then the swap."""
         refusal = self.guard.judge(self.current, ruleset) if self.guard else None
         if refusal is not None:
             log.error("%s refused; keeping version %s: %s", self.path, self.current.version, refusal)
