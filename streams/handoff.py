@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW_MS = 60_000  # decisions are read from this long before the oldest re-delivered transaction
 
 
-def remember(decision_log: DecisionLog, value: bytes, holds: dict[str, Hold] | None = None) -> bool:
+def remember(decision_log: DecisionLog, value: bytes, holds: dict[str, Hold | None] | None = None) -> bool:
     """Put one `decisions` record in the log (first decisions only); True when it was new to the log.
 
-    With `holds`, also track the holds of the partition: a hold decision adds one, its outcome removes it, so
-    what is left after reading the partition is still open (the payer, the record's key, is filled in later)."""
+    With `holds`, also track the holds of the partition: a hold decision adds one, its outcome marks it closed
+    (None) for good, even if the decision is written again later (a re-delivery), so the holds left after
+    reading the partition are still open (the payer, the record's key, is filled in later)."""
     try:
         record = orjson.loads(value)
         txn_id, action = record["txn_id"], record["action"]
@@ -43,8 +44,8 @@ def remember(decision_log: DecisionLog, value: bytes, holds: dict[str, Hold] | N
     kind = record.get("kind", "decision")
     if holds is not None:
         if kind == "hold_outcome":
-            holds.pop(txn_id, None)
-        elif kind == "decision" and isinstance(record.get("hold"), dict):
+            holds[txn_id] = None
+        elif kind == "decision" and txn_id not in holds and isinstance(record.get("hold"), dict):
             hold = _hold_of(record, txn_id)
             if hold is not None:
                 holds[txn_id] = hold
@@ -132,7 +133,7 @@ class DecisionHandoff:
             consumer.seek(tp, start.offset if start is not None else ends[tp])
         learnt = 0
         log_ = self.decision_log()
-        pending: dict[str, Hold] = {}  # txn_id -> hold decided but not closed (yet) in these partitions
+        pending: dict[str, Hold | None] = {}  # txn_id -> hold decided in these partitions (None: closed)
         payers: dict[str, str] = {}  # txn_id -> payer (the records' key) of those holds
         while any([await consumer.position(tp) < ends[tp] for tp in tps]):
             for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
@@ -143,7 +144,7 @@ class DecisionHandoff:
                     learnt += remember(log_, m.value, pending)
                     if len(pending) > before and m.key is not None:
                         payers[orjson.loads(m.value)["txn_id"]] = m.key.decode()
-        reopened = self._reopen(pending, payers)
+        reopened = self._reopen({k: h for k, h in pending.items() if h is not None}, payers)
         if reopened:
             log.info("took over %d open holds from %s", reopened, self.topic)
         return learnt
