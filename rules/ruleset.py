@@ -72,6 +72,11 @@ class CompiledRuleset:
     def rule_index(self, rule_id: str) -> int:
         return next(i for i, r in enumerate(self.rules) if r.id == rule_id)
 
+    @property
+    def longest_hold_minutes(self) -> float:
+        """The longest a hold of this ruleset can last (the default or a rule's own `hold_minutes`)."""
+        return max([self.holds.minutes, *(r.hold_minutes for r in self.rules if r.hold_minutes is not None)])
+
     def hold_minutes(self, fired: Iterable[str]) -> float:
         """How long a hold lasts when these active rules fired: the longest a fired rule asks for, else the default."""
         by_id = {r.id: r.hold_minutes for r in self.rules}

@@ -215,10 +215,7 @@ def build_app(
 
     def longest_hold_ms() -> int:
         ruleset = getattr(pipeline.scorer, "ruleset", None)
-        if ruleset is None:
-            return 0
-        minutes = [ruleset.holds.minutes, *(r.hold_minutes for r in ruleset.rules if r.hold_minutes)]
-        return int(max(minutes) * 60_000)
+        return 0 if ruleset is None else int(ruleset.longest_hold_minutes * 60_000)
 
     handoff = DecisionHandoff(
         settings.topic("decisions"),

@@ -22,7 +22,7 @@ import orjson
 from streams.errors import EventError
 from streams.events import Verification, decode_call, decode_label, decode_transaction, decode_verification, parse_time
 from streams.lifecycle.holds import Hold
-from streams.outputs import RawRecord
+from streams.outputs import RawRecord, encode_verification
 from streams.pipeline import BatchOutcome, TransactionPipeline
 from streams.quality import TxnContext
 from streams.simulator.callcentre import CallCentre
@@ -101,7 +101,7 @@ class Verifications:
     _queue: list[tuple[int, int, bytes]] = field(default_factory=list)  # (ts, sequence, record)
 
     def add(self, verification: Verification | bytes, ts_ms: int) -> None:
-        value = verification if isinstance(verification, bytes) else _encode_verification(verification)
+        value = verification if isinstance(verification, bytes) else encode_verification(verification)
         heapq.heappush(self._queue, (ts_ms, len(self._queue), value))
 
     def calls_about(self, holds: list[Hold]) -> None:
@@ -167,19 +167,6 @@ def replay(
         on_progress(len(batch))
     catch_up(END_OF_HISTORY_MS)  # the history ends: answers still to come, then every deadline passes
     return summary
-
-
-def _encode_verification(v: Verification) -> bytes:
-    return orjson.dumps(
-        {
-            "verification_id": v.verification_id,
-            "txn_id": v.txn_id,
-            "payer_account": v.payer_account,
-            "outcome": v.outcome,
-            "ts": v.ts_ms,
-            "reason": v.reason,
-        }
-    )
 
 
 def _batches(lines: Iterable[tuple[int, bytes]], size: int, source: str) -> Iterator[list[RawRecord]]:

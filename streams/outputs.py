@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 
 from streams.errors import EventError
-from streams.events import Transaction
+from streams.events import Transaction, Verification
 from streams.lifecycle.holds import Hold, HoldOutcome
 
 ACTIONS = ("allow", "review", "hold", "block")  # index = severity, as the kernel returns it
@@ -116,6 +116,20 @@ def encode_mule_report(outcome: HoldOutcome) -> bytes:
             "role": "mule",
             "source": "verification",
             "reason": f"received held transfer {hold.txn_id}; {how} (verification {outcome.verification_id})",
+        }
+    )
+
+
+def encode_verification(verification: Verification) -> bytes:
+    """A `verifications` record (the simulated call centre writes them; a bank's call centre does the same)."""
+    return orjson.dumps(
+        {
+            "verification_id": verification.verification_id,
+            "txn_id": verification.txn_id,
+            "payer_account": verification.payer_account,
+            "outcome": verification.outcome,
+            "ts": verification.ts_ms,
+            "reason": verification.reason,
         }
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from dataclasses import replace
 
 import click
 import orjson
@@ -28,6 +29,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
     from kafka import KafkaConsumer, KafkaProducer
 
     from streams.lifecycle.holds import Hold
+    from streams.outputs import encode_verification
     from streams.simulator.callcentre import CallCentre
 
     if speed <= 0:
@@ -74,11 +76,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
                     unanswered += 1
                     continue
                 wait_s = (answer.ts_ms - now_ms) / 1000 / speed
-                value = orjson.dumps(
-                    {"verification_id": answer.verification_id, "txn_id": answer.txn_id,
-                     "payer_account": answer.payer_account, "outcome": answer.outcome,
-                     "ts": int(time.time() * 1000 + wait_s * 1000)}
-                )  # fmt: skip
+                value = encode_verification(replace(answer, ts_ms=int(time.time() * 1000 + wait_s * 1000)))
                 heapq.heappush(due, (time.monotonic() + wait_s, key, value))
             while due and due[0][0] <= time.monotonic():
                 _, key, value = heapq.heappop(due)

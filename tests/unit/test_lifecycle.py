@@ -166,6 +166,7 @@ def test_while_a_payer_is_held_further_new_payees_are_held_too(tmp_path: Path) -
     assert t2["reasons"][0]["features"]["payer.open_holds"] == 1
     # the rule's own hold_minutes (45) is longer than the ruleset's 30
     assert pipeline.engine.holds.holds["t2"].window_end_ms == T0 + 50 * MINUTE
+    assert pipeline.scorer.ruleset.longest_hold_minutes == 45  # how far back a hand-over reads
     # t3 is a new payee too (first time paid): also held; a payee paid before would not be
     assert t3["action"] == "hold"
 
