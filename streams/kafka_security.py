@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
 import faust
 
 from streams.errors import BrokerConnectionError, SettingsError
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from aiokafka.conn import AIOKafkaConnection
+
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 __all__ = ["BrokerConnectionError", "aiokafka_config", "check_connection", "check_security", "faust_credentials"]
 
 
@@ -41,7 +46,7 @@ def aiokafka_config(settings: Settings) -> dict[str, object]:
         redact_sasl_tokens_in_logs()
     config = dict(settings.kafka_client_config())
     config.pop("ssl_cafile", None)  # aiokafka takes the CA through the context
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
+    if settings.security_protocol in TLS_PROTOCOLS:
         config["ssl_context"] = _ssl_context(settings)
     return config
 
@@ -73,7 +78,6 @@ def check_connection(settings: Settings, timeout_s: float = 15.0) -> None:
 
 
 async def _check_connection(settings: Settings, timeout_s: float) -> None:
-    from aiokafka.conn import create_conn
     from aiokafka.errors import (
         IllegalSaslStateError,
         KafkaConnectionError,
@@ -81,7 +85,6 @@ async def _check_connection(settings: Settings, timeout_s: float) -> None:
         SaslAuthenticationFailed,
         UnsupportedSaslMechanismError,
     )
-    from aiokafka.protocol.metadata import MetadataRequest
 
     config = aiokafka_config(settings)
     servers: list[str] = config.pop("bootstrap_servers")  # type: ignore[assignment]
@@ -90,12 +93,7 @@ async def _check_connection(settings: Settings, timeout_s: float) -> None:
     for server in servers:
         host, _, port = server.rpartition(":")
         try:
-            async with asyncio.timeout(timeout_s):
-                conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **config)  # type: ignore[arg-type]
-                try:
-                    await conn.send(MetadataRequest([]))
-                finally:
-                    conn.close()
+            await _ask_for_metadata(host, int(port), timeout_s, config)
             return
         except SaslAuthenticationFailed as exc:
             # the same credentials go to every broker: no point asking the next one
@@ -110,14 +108,63 @@ async def _check_connection(settings: Settings, timeout_s: float) -> None:
             ) from None
         except IllegalSaslStateError:
             problems.append(f"{server} does not speak SASL on this port (INTERCEPTOR_SECURITY_PROTOCOL?)")
+        except ssl.SSLCertVerificationError as exc:
+            # an untrusted CA, or a certificate that does not name the host; a different broker may pass
+            problems.append(
+                f"TLS with {server} failed: its certificate was refused ({exc.verify_message}) when checked "
+                f"against {_trusted_cas(settings)}; check INTERCEPTOR_SSL_CAFILE"
+            )
         except ssl.SSLError as exc:
             problems.append(f"TLS with {server} failed: {exc.reason or exc} (INTERCEPTOR_SSL_CAFILE?)")
         except KafkaConnectionError:
-            hint = " (a SASL or TLS listener? INTERCEPTOR_SECURITY_PROTOCOL)" if not settings.sasl_mechanism else ""
-            problems.append(f"{server} closed the connection{hint}")
+            problems.append(f"{server} closed the connection{_listener_hint(settings)}")
+        except ConnectionResetError:  # a listener without TLS drops a TLS client's handshake
+            problems.append(f"{server} reset the connection{_listener_hint(settings)}")
         except (OSError, TimeoutError, KafkaError) as exc:
             problems.append(f"{server}: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
     raise BrokerConnectionError(f"no broker answered with {settings.security_protocol}: " + "; ".join(problems))
+
+
+async def _ask_for_metadata(host: str, port: int, timeout_s: float, config: dict[str, object]) -> None:
+    """Connect (TLS, SASL), send one metadata request, close; the exceptions are aiokafka's and ssl's."""
+    from aiokafka.conn import AIOKafkaConnection
+    from aiokafka.errors import KafkaError
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    conn = AIOKafkaConnection(host, port, request_timeout_ms=int(timeout_s * 1000), **config)  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(timeout_s):
+            await conn.connect()
+            await conn.send(MetadataRequest([]))
+    except (KafkaError, TimeoutError):
+        await _closed(conn)  # the broker answered or went silent: a connection was made
+        raise
+    except OSError:  # refused, reset, or a failed TLS handshake: no connection was made
+        conn.close()
+        raise
+    await _closed(conn)
+
+
+async def _closed(conn: AIOKafkaConnection) -> None:
+    """Close an aiokafka connection and wait (briefly) until its socket is closed: TLS says goodbye first,
+    which takes a round trip, and a socket still open when asyncio.run closes the loop is leaked."""
+    await asyncio.wait([conn.close()], timeout=1)
+
+
+def _listener_hint(settings: Settings) -> str:
+    """Why a broker may hang up on a client at once: the listener speaks another protocol."""
+    return {
+        "PLAINTEXT": " (a SASL or TLS listener? INTERCEPTOR_SECURITY_PROTOCOL)",
+        "SSL": " (a listener without TLS, or a SASL one? INTERCEPTOR_SECURITY_PROTOCOL)",
+        "SASL_PLAINTEXT": " (a TLS listener? INTERCEPTOR_SECURITY_PROTOCOL)",  # a plain one answers (no SASL)
+        "SASL_SSL": " (a listener without TLS? INTERCEPTOR_SECURITY_PROTOCOL)",
+    }[settings.security_protocol]
+
+
+def _trusted_cas(settings: Settings) -> str:
+    if settings.ssl_cafile:
+        return f"the CA certificates in {settings.ssl_cafile}"
+    return "the system's CA certificates (INTERCEPTOR_SSL_CAFILE is not set)"
 
 
 def _broker_message(exc: Exception) -> str:
@@ -147,4 +194,9 @@ def redact_sasl_tokens_in_logs() -> None:
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    try:
+        return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    except ssl.SSLError as exc:  # a file that holds no PEM certificate (its existence is checked in Settings)
+        raise SettingsError(
+            f"INTERCEPTOR_SSL_CAFILE: {settings.ssl_cafile} holds no usable PEM CA certificate ({exc.reason or exc})"
+        ) from None

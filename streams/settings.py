@@ -87,6 +87,8 @@ class Settings:
             )
         if self.rules_path and not Path(self.rules_path).exists():
             raise SettingsError(f"{_env_name('rules_path')}: no such file or directory: {self.rules_path}")
+        if self.ssl_cafile and not Path(self.ssl_cafile).is_file():
+            raise SettingsError(f"{_env_name('ssl_cafile')}: no such file: {self.ssl_cafile}")
 
     def topic(self, name: str) -> str:
         """The full name of one of the contract's topics, e.g. `topic('decisions')`."""
