@@ -1,11 +1,14 @@
-"""The Faust app: topics and the transactions agent, built from `Settings` at run time (not import time).
+"""The worker's runtime: a Faust app hosting the `Interceptor` service, built from `Settings` at run time.
 
-The agent is thin on purpose: it turns Faust events into `RawRecord`s, hands the batch to the pipeline and
-produces what comes back. It reads `transactions` and `verifications` together: both are keyed by payer
-account with the same partition count, so Faust assigns partition N of both to one worker, the one that holds
-that payer's state and open holds. Offsets are committed only after the batch's output is flushed (Faust flushes
-the producer before each commit and `take_events` acks after the loop body) and the state is checkpointed,
-so delivery is at-least-once and a restart resumes from consistent state.
+Faust runs the process (logging, signals, the service tree, clean shutdown). The hot path does not go
+through Faust's per-event agent stream: `BatchConsumer` (streams/consumer.py) hands whole fetches of
+`transactions` and `verifications` to the pipeline, and `KafkaOutput` (streams/producer.py) sends what comes
+back. Both topics are keyed by payer account with the same partition count, and the range assignor gives
+partition N of both to one worker: the one that holds that payer's state and open holds.
+
+Offsets are committed only after the output of the batches before them is delivered and, with checkpoints,
+after the state holding those batches is saved; the same happens when a rebalance takes partitions away.
+Delivery is at-least-once and a restart resumes from consistent state.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ import time
 from collections.abc import Awaitable, Callable
 
 import faust
+import mode
+from aiokafka import TopicPartition
 
+from streams.consumer import BatchConsumer
 from streams.errors import EventError
 from streams.events import decode_call, decode_label
 from streams.handoff import DecisionHandoff
 from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
-from streams.pipeline import BatchOutcome, Topics, TransactionPipeline
+from streams.pipeline import BatchOutcome, OutMessage, Topics, TransactionPipeline
 from streams.privacy import mask, redact
+from streams.producer import KafkaOutput, Output
 from streams.reload import ReloadResult, RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
@@ -34,119 +41,125 @@ log = logging.getLogger(__name__)
 
 CALLS_LOOKBACK_MS = 3 * 3_600_000  # the 120-minute call window plus lateness
 LABELS_LOOKBACK_MS = 90 * 86_400_000  # how long a confirmed mule stays on the list
+COMMIT_EVERY_S = 1.0  # without checkpoints: how often delivered output lets offsets be committed
+LAG_EVERY_S = 5.0
+HOLD_CLOCK_S = 1.0
 
 
-def build_app(
-    settings: Settings, pipeline: TransactionPipeline, metrics: Metrics, watcher: RulesetWatcher | None = None
-) -> faust.App:
-    app = faust.App(
-        settings.app_id,
-        env={},  # Faust would read its own variables (PRODUCER_ACKS=1 ...) over these: INTERCEPTOR_* only
-        broker_session_timeout=settings.session_timeout_s,
-        broker=settings.faust_broker_url(),
-        store="memory://",  # no Faust tables: the feature state is ours (streams/features, streams/snapshot.py)
-        datadir=settings.data_dir,
-        topic_partitions=settings.partitions,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        autodiscover=False,
-        key_serializer="raw",
-        value_serializer="raw",
-        broker_credentials=faust_credentials(settings),
-        producer_acks=-1,  # a decision is only "sent" once every in-sync replica has it
-        producer_linger_ms=5,
-        producer_max_batch_size=1_048_576,
-        stream_buffer_maxsize=16_384,
-        broker_max_poll_records=5_000,
-        # with checkpoints, the agent commits right after each one (see streams/snapshot.py), so Faust's own
-        # periodic commit must not run ahead of the newest checkpoint
-        **(
-            {"broker_commit_every": 1_000_000_000, "broker_commit_interval": 1e9}
-            if settings.checkpoint_interval_s
-            else {}
-        ),
-    )
-    transactions_topic = settings.topic("transactions")
-    inputs = app.topic(transactions_topic, settings.topic("verifications"), key_type=bytes, value_type=bytes)
-    producer_topics = Topics(
-        decisions=settings.topic("decisions"),
-        alerts=settings.topic("alerts"),
-        dead_letters=settings.topic("dead-letters"),
-        labels=settings.topic("labels"),
-        verifications=settings.topic("verifications"),
-    )
-    started_ms = int(time.time() * 1000)
-    pipeline.topics = producer_topics
+class Interceptor(mode.Service):
+    """Consumes, decides, produces; follows the side inputs; expires holds; reloads rules; checkpoints."""
 
-    side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: TransactionPipeline,
+        metrics: Metrics,
+        watcher: RulesetWatcher | None = None,
+        output: Output | None = None,
+        consumer: BatchConsumer | None = None,
+        **kwargs: object,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.watcher = watcher
+        self.transactions_topic = settings.topic("transactions")
+        pipeline.topics = Topics(
+            decisions=settings.topic("decisions"),
+            alerts=settings.topic("alerts"),
+            dead_letters=settings.topic("dead-letters"),
+            labels=settings.topic("labels"),
+            verifications=settings.topic("verifications"),
+        )
+        self.client_config = aiokafka_config(settings)
+        self.output: Output = output or KafkaOutput(self.client_config)
+        self.consumer = consumer or BatchConsumer(
+            [self.transactions_topic, settings.topic("verifications")],
+            settings.app_id,
+            self.client_config,
+            settings.batch_max,
+            self._on_revoke,
+            settings.session_timeout_s,
+        )
+        self.handoff = DecisionHandoff(
+            settings.topic("decisions"),
+            lambda: pipeline.decision_log,
+            self.client_config,
+            lambda: pipeline.engine.holds,
+            self._longest_hold_ms,
+        )
+        self.side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
+        self.checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
+        self.started_ms = int(time.time() * 1000)
+        self._last_save = time.monotonic()
+        self._changed = False  # state or offsets moved since the last save and commit
+        super().__init__(**kwargs)  # type: ignore[arg-type]
 
-    checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
+    # --- lifecycle -----------------------------------------------------------------------------------------
 
-    def take_checkpoint() -> bool:
-        """Save the state; False when the disk refused (full, read-only): then nothing may be committed."""
-        try:
-            seconds = save(checkpoint_file, pipeline.engine, pipeline.decision_log)
-        except OSError as exc:
-            metrics.checkpoint_failures.inc()
-            log.error(
-                "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "
-                "succeeds, so a restart re-processes from the last good one",
-                checkpoint_file,
-                exc,
-            )
-            return False
-        metrics.checkpoint_seconds.observe(seconds)
-        return True
+    async def on_start(self) -> None:
+        if isinstance(self.output, KafkaOutput):
+            await self.output.start()
+        for kind, lookback_ms, apply in (
+            ("calls", CALLS_LOOKBACK_MS, self.apply_call),
+            ("labels", LABELS_LOOKBACK_MS, self.apply_label),
+        ):
+            self.add_future(self._follow(kind, lookback_ms, apply))
+        self.add_future(self._every(HOLD_CLOCK_S, self.expire_holds))
+        self.add_future(self._every(LAG_EVERY_S, self.report_lag))
+        if self.watcher is not None:
+            self.add_future(self._every(self.settings.rules_poll_s, self.reload_rules))
+        self.add_future(self._consume())
 
-    @app.agent(inputs, name="score-transactions")
-    async def score_transactions(stream: faust.StreamT) -> None:
-        waited = False
-        last_checkpoint = time.monotonic()
-        try:
-            async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-                if not waited:  # score nothing before the call and mule-list state is rebuilt
-                    await _wait_ready(side_inputs_ready)
-                    waited = True
-                await handle(events)
-                if (
-                    settings.checkpoint_interval_s
-                    and time.monotonic() - last_checkpoint >= settings.checkpoint_interval_s
-                ):
-                    # This batch is not acked yet, so the commit below covers only earlier batches: the
-                    # committed offsets stay behind the checkpoint, which already holds this batch.
-                    if take_checkpoint():
-                        await app.consumer.commit()
-                    last_checkpoint = time.monotonic()
-        finally:
-            await handoff.stop()
-            if settings.checkpoint_interval_s:
-                take_checkpoint()  # before Faust's shutdown commit
+    async def on_stop(self) -> None:
+        # the batch in hand finishes first; then its output is delivered and, with checkpoints, saved
+        async with self.consumer.batch_lock:
+            await self._save_and_commit(final=True)
 
-    async def handle(events: list[faust.EventT]) -> None:
-        records = [
-            RawRecord(
-                value=e.message.value,
-                key=e.message.key,
-                topic=e.message.topic,
-                partition=e.message.partition,
-                offset=e.message.offset,
-                timestamp_ms=int(e.message.timestamp * 1000),
-            )
-            for e in events
-        ]
+    async def on_shutdown(self) -> None:
+        await self.handoff.stop()
+        await self.consumer.stop()
+        if isinstance(self.output, KafkaOutput):
+            await self.output.stop()
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        while not self.should_stop:
+            await self.sleep(seconds)
+            if not self.should_stop:
+                await job()
+
+    # --- transactions and verifications ----------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        await self.consumer.start()
+        await _wait_ready(self.side_inputs_ready)  # score nothing before the call and mule-list state is rebuilt
+        while not self.should_stop:
+            generation, records = await self.consumer.next_batch(self.settings.batch_within_s)
+            async with self.consumer.batch_lock:
+                if self.should_stop:
+                    return
+                if records and generation != self.consumer.generation:  # a rebalance came in between
+                    self.consumer.rewind(records)
+                elif records:
+                    await self.handle(records)
+                    self.consumer.mark_processed(records)
+                    self._changed = True
+                await self._save_and_commit()
+
+    async def handle(self, records: list[RawRecord]) -> None:
         # a partition new to this worker (transactions and verifications share partition numbers): learn its
         # decisions and open holds first
-        if {e.message.partition for e in events} - handoff.known:
+        if {r.partition for r in records} - self.handoff.known:
             oldest: dict[int, int] = {}
             for r in records:
                 oldest[r.partition] = min(oldest.get(r.partition, r.timestamp_ms), r.timestamp_ms)
-            await handoff.take_over(oldest)
+            await self.handoff.take_over(oldest)
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
-        outcome = pipeline.process(records, now_ms=now_ms)
-        await send(outcome)
-        if settings.metrics_enabled:
+        outcome = self.pipeline.process(records, now_ms=now_ms)
+        await self.send(outcome)
+        metrics = self.metrics
+        if self.settings.metrics_enabled:
             kinds = outcome.dead_letter_kinds
             metrics.observe_batch(
                 outcome.transactions,
@@ -156,42 +169,111 @@ def build_app(
                 outcome.received_ms,
                 now_ms,
                 time.perf_counter() - started,
-                getattr(pipeline.scorer, "tags", None),
+                getattr(self.pipeline.scorer, "tags", None),
             )
             for error, kind in zip(outcome.dead_letters, kinds, strict=True):
                 if kind != "transactions":
                     metrics.dead_letters.labels(kind, error.reason_class).inc()
             if outcome.transactions:
-                metrics.kernel_seconds.observe(getattr(pipeline.scorer, "kernel_seconds", 0.0))
+                metrics.kernel_seconds.observe(getattr(self.pipeline.scorer, "kernel_seconds", 0.0))
         for error in outcome.dead_letters:
             log.warning("dead letter: %s", error)
 
-    async def send(outcome: BatchOutcome) -> None:
-        producer = app.producer
-        for msg in outcome.messages:
-            await producer.send(msg.topic, msg.key, msg.value, msg.partition, None, None)
-        if settings.metrics_enabled:
-            metrics.observe_lifecycle(outcome, len(pipeline.engine.holds))
+    async def send(self, outcome: BatchOutcome) -> None:
+        await self.output.send(outcome.messages)
+        if self.settings.metrics_enabled:
+            self.metrics.observe_lifecycle(outcome, len(self.pipeline.engine.holds))
         for closed in outcome.hold_outcomes:
             log.info(
                 "hold on %s closed: %s (%s)", closed.hold.txn_id, closed.action, closed.cause
             )  # txn ids are not personal data; accounts are never logged in full
 
-    @app.timer(1.0)
-    async def expire_holds() -> None:
+    # --- checkpoints, commits, rebalances -------------------------------------------------------------------
+
+    def take_checkpoint(self) -> bool:
+        """Save the state; False when the disk refused (full, read-only): then nothing may be committed."""
+        try:
+            seconds = save(self.checkpoint_file, self.pipeline.engine, self.pipeline.decision_log)
+        except OSError as exc:
+            self.metrics.checkpoint_failures.inc()
+            log.error(
+                "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "
+                "succeeds, so a restart re-processes from the last good one",
+                self.checkpoint_file,
+                exc,
+            )
+            return False
+        self.metrics.checkpoint_seconds.observe(seconds)
+        return True
+
+    async def _save_and_commit(self, final: bool = False) -> None:
+        """Every checkpoint interval (or second, without checkpoints), and when `final`: save the state, wait
+        for the output to be delivered, then commit what was processed. Call with `batch_lock` held."""
+        interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
+        if not self._changed or (not final and time.monotonic() - self._last_save < interval):
+            return
+        self._last_save = time.monotonic()
+        if self.settings.checkpoint_interval_s and not self.take_checkpoint():
+            return
+        await self.output.delivered()
+        await self.consumer.commit()
+        self._changed = False
+
+    async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
+        """Partitions leave this worker: deliver and commit everything decided for them before anyone else
+        reads them. Runs with `batch_lock` held."""
+        await self._save_and_commit(final=True)
+        self.handoff.forget(tp.partition for tp in revoked if tp.topic == self.transactions_topic)
+
+    def _longest_hold_ms(self) -> int:
+        ruleset = getattr(self.pipeline.scorer, "ruleset", None)
+        return 0 if ruleset is None else int(ruleset.longest_hold_minutes * 60_000)
+
+    # --- timers ----------------------------------------------------------------------------------------------
+
+    async def expire_holds(self) -> None:
         """Wall-clock deadlines: a hold nobody verified in time gets the ruleset's default."""
-        outcome = pipeline.expire(int(time.time() * 1000))
-        if outcome.messages:
-            await send(outcome)
+        async with self.consumer.batch_lock:
+            outcome = self.pipeline.expire(int(time.time() * 1000))
+            if outcome.messages:
+                await self.send(outcome)
+                self._changed = True
 
-    def apply_call(record: RawRecord) -> None:
-        pipeline.engine.add_call(decode_call(record.value))  # type: ignore[arg-type]
+    async def report_lag(self) -> None:
+        for tp, lag in (await self.consumer.lag()).items():
+            if tp.topic == self.transactions_topic:
+                self.metrics.consumer_lag.labels(str(tp.partition)).set(lag)
 
-    def apply_label(record: RawRecord) -> None:
+    async def reload_rules(self) -> None:
+        assert self.watcher is not None
+        # compiling a big ruleset takes seconds: in a thread, so decisions go on meanwhile; the guard and the
+        # swap run here, on the event loop, between two batches
+        found = await asyncio.get_running_loop().run_in_executor(None, self.watcher.load_changed)
+        if found is None:
+            return
+        result = found if isinstance(found, ReloadResult) else self.watcher.apply(found)
+        self.metrics.ruleset_reloads.labels(result.label).inc()
+
+    # --- side inputs -----------------------------------------------------------------------------------------
+
+    async def _follow(self, kind: str, lookback_ms: int, apply: Callable[[RawRecord], None]) -> None:
+        await follow(
+            self.settings.topic(kind),
+            lookback_ms,
+            apply,
+            self.dead_letter,
+            self.client_config,
+            self.side_inputs_ready[kind],
+        )
+
+    def apply_call(self, record: RawRecord) -> None:
+        self.pipeline.engine.add_call(decode_call(record.value))  # type: ignore[arg-type]
+
+    def apply_label(self, record: RawRecord) -> None:
         label = decode_label(record.value)  # type: ignore[arg-type]
-        change = pipeline.engine.add_label(label, now_ms=record.timestamp_ms)
+        change = self.pipeline.engine.add_label(label, now_ms=record.timestamp_ms)
         if change is not None:
-            metrics.mule_list_changes.labels(change).inc()
+            self.metrics.mule_list_changes.labels(change).inc()
             log.info(
                 "mule list: %s %s (verdict %s, source %s, reason %r)",
                 change,
@@ -201,82 +283,42 @@ def build_app(
                 redact(label.reason or "")[:200],
             )
         # labels are re-read from 90 days back at every start: count feedback only once, when it is new
-        if record.timestamp_ms >= started_ms:
-            for rule, verdict in pipeline.label_feedback(label):
-                metrics.rule_feedback.labels(rule, verdict, "label").inc()
+        if record.timestamp_ms >= self.started_ms:
+            for rule, verdict in self.pipeline.label_feedback(label):
+                self.metrics.rule_feedback.labels(rule, verdict, "label").inc()
 
-    async def dead_letter(record: RawRecord, error: EventError) -> None:
-        metrics.dead_letters.labels(record.topic.removeprefix(settings.topic_prefix), error.reason_class).inc()
+    async def dead_letter(self, record: RawRecord, error: EventError) -> None:
+        settings = self.settings
+        self.metrics.dead_letters.labels(record.topic.removeprefix(settings.topic_prefix), error.reason_class).inc()
         log.warning("dead letter from %s: %s", record.topic, error)
         value = encode_dead_letter(record, error, int(time.time() * 1000))
-        await app.producer.send(producer_topics.dead_letters, record.key, value, None, None, None)
+        await self.output.send([OutMessage(settings.topic("dead-letters"), record.key, value)])
 
-    side_input_config = aiokafka_config(settings)
 
-    def longest_hold_ms() -> int:
-        ruleset = getattr(pipeline.scorer, "ruleset", None)
-        return 0 if ruleset is None else int(ruleset.longest_hold_minutes * 60_000)
-
-    handoff = DecisionHandoff(
-        settings.topic("decisions"),
-        lambda: pipeline.decision_log,
-        side_input_config,
-        lambda: pipeline.engine.holds,
-        longest_hold_ms,
+def build_app(
+    settings: Settings, pipeline: TransactionPipeline, metrics: Metrics, watcher: RulesetWatcher | None = None
+) -> faust.App:
+    """The Faust app that runs an `Interceptor` for these settings."""
+    app = faust.App(
+        settings.app_id,
+        env={},  # Faust would read its own variables (PRODUCER_ACKS=1 ...) over these: INTERCEPTOR_* only
+        broker=settings.faust_broker_url(),
+        broker_credentials=faust_credentials(settings),
+        store="memory://",  # no Faust tables: the feature state is ours (streams/features, streams/snapshot.py)
+        datadir=settings.data_dir,
+        web_enabled=False,
+        autodiscover=False,
     )
+    # Faust's own consumer would join the group with its own assignor, and its producer would sit idle
+    app.producer_only = True
+    app.boot_strategy.enable_kafka_producer = False
+    interceptor = Interceptor(settings, pipeline, metrics, watcher)
 
-    @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        if any(tp.topic == transactions_topic for tp in revoked):
-            handoff.forget(tp.partition for tp in revoked if tp.topic == transactions_topic)
+    @app.task
+    async def run_interceptor() -> None:
+        await app.add_runtime_dependency(interceptor)  # started now, stopped (cleanly) with the app
 
-    def side_input_task(
-        kind: str, lookback_ms: int, apply: Callable[[RawRecord], None]
-    ) -> Callable[[], Awaitable[None]]:
-        async def follow_side_input() -> None:
-            await follow(
-                settings.topic(kind),
-                lookback_ms,
-                apply,
-                dead_letter,
-                side_input_config,
-                side_inputs_ready[kind],
-            )
-
-        follow_side_input.__name__ = f"follow_{kind}"
-        return follow_side_input
-
-    @app.timer(5.0)
-    async def report_lag() -> None:
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            if tp.topic != transactions_topic:
-                continue
-            try:
-                position = await consumer.position(tp)
-                highwater = consumer.highwater(tp)
-            except Exception as exc:  # revoked between assignment() and here: a metric must never stop the worker
-                log.debug("lag of %s unknown: %r", tp, exc)
-                continue
-            # both are unknown for a moment after a rebalance assigned the partition (no fetch yet)
-            if position is not None and highwater is not None:
-                metrics.consumer_lag.labels(str(tp.partition)).set(max(0, highwater - position))
-
-    if watcher is not None:
-
-        @app.timer(settings.rules_poll_s)
-        async def reload_rules() -> None:
-            # compiling a big ruleset takes seconds: in a thread, so the agent keeps deciding meanwhile; the
-            # guard and the swap run here, on the event loop, between two batches
-            found = await asyncio.get_running_loop().run_in_executor(None, watcher.load_changed)
-            if found is None:
-                return
-            result = found if isinstance(found, ReloadResult) else watcher.apply(found)
-            metrics.ruleset_reloads.labels(result.label).inc()
-
-    app.task(side_input_task("calls", CALLS_LOOKBACK_MS, apply_call))
-    app.task(side_input_task("labels", LABELS_LOOKBACK_MS, apply_label))
-
+    app.interceptor = interceptor  # type: ignore[attr-defined]
     return app
 
 

@@ -1,6 +1,6 @@
 """Replay JSON-lines files through the worker's own pipeline (no broker) and measure the decisions.
 
-The replay uses `TransactionPipeline` exactly as the Faust agent does: same decoder, feature engine, kernel
+The replay uses `TransactionPipeline` exactly as the worker does: same decoder, feature engine, kernel
 and encoder, in batches of the same size. Calls are applied before the transactions: call features only look
 at calls that started before the transaction, so knowing later calls changes nothing (as in the worker,
 which catches up on the calls topic before it scores).

@@ -1,7 +1,7 @@
 """Taking a partition over from another worker without deciding any transaction twice, two ways.
 
 After a rebalance (a worker left, joined or crashed) Kafka re-delivers the transactions after the partition's
-last committed offset, and Faust 0.15 re-delivers even more (it drops the pending acks of revoked partitions).
+last committed offset: after a crash, everything since the last checkpoint (a clean hand-over commits first).
 The worker that decided them has them in its decision log; the new owner does not. But every decision is on
 `decisions`, in the same partition number as its transaction (streams/pipeline.py sends it there), keyed by
 payer. So before the new owner decides the first batch of a partition it has not seen yet, it reads that

@@ -48,7 +48,9 @@ class Settings:
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
     metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})
     batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
-    batch_within_s: float = field(default=0.005, metadata={"doc": "Longest wait to fill a batch (seconds)"})
+    batch_within_s: float = field(
+        default=0.2, metadata={"doc": "Longest wait for a fetch while the input topics are quiet (seconds)"}
+    )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error"})
     security_protocol: str = field(default="PLAINTEXT", metadata={"doc": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
     sasl_mechanism: str = field(default="", metadata={"doc": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"})

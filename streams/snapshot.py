@@ -5,8 +5,9 @@ never run ahead of the newest checkpoint. After a crash the worker loads the che
 what came after the commit: the decision log answers what was already decided (identical records) and the
 feature state records each txn_id once, so the state ends as if the run had not been interrupted.
 
-The file is written atomically (temporary file, fsync, rename). It is a pickle: load checkpoints only from
-the worker's own data directory, never from elsewhere.
+The file is written atomically (temporary file, fsync, rename). It is a pickle whose bulk is the numpy arrays
+of the columnar state (streams/features/store.py), written as raw buffers: load checkpoints only from the
+worker's own data directory, never from elsewhere.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from streams.dedup import DecisionLog
 from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # 2: open holds and mule candidates; 3: first/last/largest payment per known payee
+FORMAT = 4  # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar
 
 
 @dataclass

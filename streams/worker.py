@@ -41,7 +41,7 @@ def run_worker(settings: Settings) -> None:
         taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))
         # logging is not set up until Faust's worker starts, so say it on stderr
         print(
-            f"state restored from the checkpoint of {taken}: {len(restored.engine.accounts)} accounts, "
+            f"state restored from the checkpoint of {taken}: {len(restored.engine.store)} accounts, "
             f"{len(restored.decision_log)} remembered decisions",
             file=sys.stderr,
         )

@@ -5,6 +5,10 @@ with t - 1h <= ts < t, whatever order they arrived in, as long as they are withi
 newest event time seen (older state is pruned). A transaction that arrives again (same txn_id, at-least-once
 delivery) does not change the state twice.
 
+The per-account work runs in one numba call per batch (streams/features/kernels.py over the columnar state of
+streams/features/store.py); the Python here only numbers accounts and hashes ids. Call features (a join with the
+few phones that had calls), the mule lists and open holds are dictionary lookups over the batch.
+
 >>> engine = FeatureEngine()
 >>> rows = engine.process(transactions)          # doctest: +SKIP
 >>> rows[:, REGISTRY.column("payee.new_for_payer")]  # doctest: +SKIP
@@ -13,20 +17,25 @@ delivery) does not change the state twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import numpy as np
 
 from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
 from streams.events import Call, Label, Transaction
-from streams.features.state import DAY_MS, HOUR_MS, Account, CallRecord, Phone, Transfer, window
+from streams.features.kernels import DAY_MS, HOUR_MS, KERNEL_FEATURES, NONE, featurize_and_record
+from streams.features.store import AccountStore, stable_hash
 from streams.lifecycle.holds import HoldBook
 
 MINUTE_MS = 60_000
+MAX_KNOWN_PAYEES = 256  # remembered payees per payer; beyond this the least recently paid is forgotten
+MAX_KNOWN_DEVICES = 16
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
 _CHANNEL_CODE = {c: float(i) for i, c in enumerate(CHANNELS)}
 _COL = {name: REGISTRY.column(name) for name in REGISTRY.names}
+_CALL_FLAGS = ("call.active", "call.within_30m", "call.within_120m", "call.risky_within_30m", "call.risky_within_120m")
+_KERNEL_COLUMNS = np.array([REGISTRY.column(name) for name in KERNEL_FEATURES], np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +48,33 @@ class FeatureConfig:
     mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
 
 
+@dataclass(slots=True)
+class CallRecord:
+    call_id: str
+    started_ms: int
+    ended_ms: int | None  # None while the call is going on
+    risk: int  # index in CALLER_RISKS
+
+
+@dataclass(slots=True)
+class Phone:
+    calls: dict[str, CallRecord] = field(default_factory=dict)
+
+
 class FeatureEngine:
     def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
         self.config = config
-        self.accounts: dict[str, Account] = {}
+        self.store = AccountStore()
         self.phones: dict[str, Phone] = {}
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
         self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
         self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
-        self.watermark_ms = 0  # newest transaction event time seen (calls may lie in its future; they must not prune)
+        self._opened: dict[date, int] = {}  # opening date -> epoch ms (few distinct dates)
+
+    @property
+    def watermark_ms(self) -> int:
+        """Newest transaction event time seen (calls may lie in its future; they must not prune)."""
+        return int(self.store.counters[0])
 
     # --- inputs other than transactions -----------------------------------------------------------------
 
@@ -78,94 +105,83 @@ class FeatureEngine:
 
     def process(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """Feature rows for the batch, in order; each transaction sees the ones before it in the batch."""
-        rows = np.full((len(transactions), len(REGISTRY)), np.nan, dtype=np.float64)
-        for i, txn in enumerate(transactions):
-            self._features(txn, rows[i])
-            self._record(txn)
+        n = len(transactions)
+        rows = np.full((n, len(REGISTRY)), np.nan, dtype=np.float64)
+        if n == 0:
+            return rows
+        c = _COL
+        ts = np.array([t.ts_ms for t in transactions], np.int64)
+        amount = np.array([t.amount for t in transactions], np.float64)
+        rows[:, c["amount"]] = amount
+        channels = [t.channel for t in transactions]
+        if any(ch is not None for ch in channels):
+            rows[:, c["channel"]] = [np.nan if ch is None else _CHANNEL_CODE[ch] for ch in channels]
+        hour = ((ts + self.config.utc_offset_minutes * MINUTE_MS) // HOUR_MS) % 24
+        rows[:, c["hour"]] = hour
+        rows[:, c["night"]] = hour < self.config.night_end_hour
+
+        store = self.store
+        payers = [t.payer_account for t in transactions]
+        payees = [t.payee_account for t in transactions]
+        numbers = store.numbers(payers + payees)
+        store.make_room(n)
+        featurize_and_record(
+            rows,
+            _KERNEL_COLUMNS,
+            ts,
+            amount,
+            numbers[:n],
+            numbers[n:],
+            np.array([NONE if t.device_id is None else stable_hash(t.device_id) for t in transactions], np.int64),
+            np.array([self._opened_ms(t.payer_account_opened) for t in transactions], np.int64),
+            np.array([self._opened_ms(t.payee_account_opened) for t in transactions], np.int64),
+            np.array([stable_hash(t.txn_id) for t in transactions], np.int64),
+            store.acc_i,
+            store.acc_mean,
+            store.tr_i,
+            store.tr_amount,
+            store.tr_free,
+            store.kn_i,
+            store.kn_largest,
+            store.kn_free,
+            store.counters,
+            store.mark,
+            self.config.dormant_days * DAY_MS,
+            self.config.allowed_lateness_ms,
+            MAX_KNOWN_PAYEES,
+            MAX_KNOWN_DEVICES,
+        )
+        self._lookups(transactions, payers, payees, rows)
         return rows
 
-    def _features(self, txn: Transaction, row: np.ndarray) -> None:
-        t = txn.ts_ms
+    def _lookups(
+        self, transactions: Sequence[Transaction], payers: list[str], payees: list[str], rows: np.ndarray
+    ) -> None:
+        """Call features, mule lists and open holds: dictionary lookups, for the rows that can have any."""
         c = _COL
-        row[c["amount"]] = txn.amount
-        if txn.channel is not None:
-            row[c["channel"]] = _CHANNEL_CODE[txn.channel]
-        local = datetime.fromtimestamp(t / 1000 + self.config.utc_offset_minutes * 60, tz=UTC)
-        row[c["hour"]] = local.hour
-        row[c["night"]] = float(local.hour < self.config.night_end_hour)
-
-        payer = self.accounts.get(txn.payer_account)
-        payee = self.accounts.get(txn.payee_account)
-        self._payer_features(txn, payer, row)
-        self._payee_features(txn, payer, payee, row)
-        self._call_features(txn, row)
-        row[c["payer.on_mule_list"]] = float(self._listed(txn.payer_account, t))
-        row[c["payee.on_mule_list"]] = float(self._listed(txn.payee_account, t))
-        until = self.mule_candidates.get(txn.payee_account)
-        row[c["payee.mule_candidate"]] = float(until is not None and until > t)
-        row[c["payer.open_holds"]] = self.holds.open_at(txn.payer_account, t)
-
-    def _payer_features(self, txn: Transaction, payer: Account | None, row: np.ndarray) -> None:
-        c, t = _COL, txn.ts_ms
-        opened = _opened_ms(txn.payer_account_opened) or (payer.opened_ms if payer else None)
-        if opened is not None:
-            row[c["payer.account_age_days"]] = (t - opened) / DAY_MS
-        if payer is None:
-            for name in (
-                "payer.txn_count_1h",
-                "payer.txn_count_24h",
-                "payer.amount_sum_1h",
-                "payer.amount_sum_24h",
-                "payer.new_payees_24h",
-                "payer.dormant_reactivated",
-                "payer.inflow_30m",
-            ):
-                row[c[name]] = 0.0
-            row[c["payer.new_device"]] = np.nan if txn.device_id is None else 1.0
-            return
-        last_hour = window(payer.outflows, t - HOUR_MS, t)
-        last_day = window(payer.outflows, t - DAY_MS, t)
-        row[c["payer.txn_count_1h"]] = len(last_hour)
-        row[c["payer.txn_count_24h"]] = len(last_day)
-        row[c["payer.amount_sum_1h"]] = sum(e.amount for e in last_hour)
-        row[c["payer.amount_sum_24h"]] = sum(e.amount for e in last_day)
-        row[c["payer.new_payees_24h"]] = len({e.other for e in last_day if e.new_payee})
-        if payer.out_count:
-            row[c["payer.amount_ratio_to_mean"]] = txn.amount / payer.out_mean
-        previous = last_day[-1].ts_ms if last_day else payer.last_out_ms
-        if previous is not None and previous < t:
-            row[c["payer.seconds_since_last_txn"]] = (t - previous) / 1000
-        inflow = sum(e.amount for e in window(payer.inflows, t - 30 * MINUTE_MS, t))
-        row[c["payer.inflow_30m"]] = inflow
-        if inflow > 0:
-            row[c["payer.forwarding_share_30m"]] = txn.amount / inflow
-        last = payer.last_activity_ms
-        row[c["payer.dormant_reactivated"]] = float(last is not None and t - last >= self.config.dormant_days * DAY_MS)
-        if txn.device_id is not None:
-            row[c["payer.new_device"]] = float(txn.device_id not in payer.known_devices)
-
-    def _payee_features(self, txn: Transaction, payer: Account | None, payee: Account | None, row: np.ndarray) -> None:
-        c, t = _COL, txn.ts_ms
-        known = payer.known_payees.get(txn.payee_account) if payer is not None else None
-        row[c["payee.new_for_payer"]] = float(known is None)
-        if known is not None:
-            first, _, largest = known
-            row[c["payee.days_since_first_paid"]] = max(0, t - first) / DAY_MS
-            row[c["payee.amount_ratio_to_largest"]] = txn.amount / largest
-        opened = _opened_ms(txn.payee_account_opened) or (payee.opened_ms if payee else None)
-        if opened is not None:
-            row[c["payee.account_age_days"]] = (t - opened) / DAY_MS
-        if payee is None:
-            for name in ("payee.distinct_payers_1h", "payee.distinct_payers_24h", "payee.inflow_24h"):
-                row[c[name]] = 0.0
-            return
-        in_day = window(payee.inflows, t - DAY_MS, t)
-        row[c["payee.distinct_payers_1h"]] = len({e.other for e in in_day if e.ts_ms >= t - HOUR_MS})
-        row[c["payee.distinct_payers_24h"]] = len({e.other for e in in_day})
-        inflow = sum(e.amount for e in in_day)
-        row[c["payee.inflow_24h"]] = inflow
-        if inflow > 0:
-            row[c["payee.pass_through_30m"]] = min(1.0, _passed_on(payee, in_day, t) / inflow)
+        phones = self.phones
+        with_phone = [i for i, txn in enumerate(transactions) if txn.payer_phone is not None]
+        # a phone with no call known: every call flag is false (worst risk and duration stay missing)
+        rows[with_phone, [[c[name]] for name in _CALL_FLAGS]] = 0.0
+        for i in with_phone:
+            if transactions[i].payer_phone in phones:
+                self._call_features(transactions[i], rows[i])
+        ts = [t.ts_ms for t in transactions]
+        for column, accounts, table in (
+            ("payer.on_mule_list", payers, self.mule_list),
+            ("payee.on_mule_list", payees, self.mule_list),
+            ("payee.mule_candidate", payees, self.mule_candidates),
+        ):
+            if table:
+                until = [table.get(a) for a in accounts]
+                rows[:, c[column]] = [u is not None and u > t for u, t in zip(until, ts, strict=True)]
+            else:
+                rows[:, c[column]] = 0.0
+        holds = self.holds
+        if holds.spans:  # spans outlive their holds (a closed hold's window still counts)
+            rows[:, c["payer.open_holds"]] = [holds.open_at(a, t) for a, t in zip(payers, ts, strict=True)]
+        else:
+            rows[:, c["payer.open_holds"]] = 0.0
 
     def _call_features(self, txn: Transaction, row: np.ndarray) -> None:
         if txn.payer_phone is None:
@@ -189,51 +205,14 @@ class FeatureEngine:
             end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
             row[c["call.duration_s"]] = (end - latest.started_ms) / 1000
 
-    def _listed(self, account: str, t: int) -> bool:
-        until = self.mule_list.get(account)
-        return until is not None and until > t
-
-    def _record(self, txn: Transaction) -> None:
-        t = txn.ts_ms
-        payer = self.accounts.setdefault(txn.payer_account, Account())
-        payee = self.accounts.setdefault(txn.payee_account, Account())
-        if payer.has_transfer(txn.txn_id, inflow=False):
-            return  # re-delivered: the state already holds it
-        new_payee = txn.payee_account not in payer.known_payees
-        payer.add_outflow(Transfer(t, txn.amount, txn.payee_account, txn.txn_id, new_payee))
-        payee.add_inflow(Transfer(t, txn.amount, txn.payer_account, txn.txn_id))
-        if txn.device_id is not None:
-            payer.add_device(txn.device_id, t)
-        for account, opened in ((payer, txn.payer_account_opened), (payee, txn.payee_account_opened)):
-            if opened is not None:
-                account.opened_ms = _opened_ms(opened)
-        if t > self.watermark_ms:
-            self.watermark_ms = t
-        horizon = self.watermark_ms - DAY_MS - self.config.allowed_lateness_ms
-        payer.prune(horizon)
-        payee.prune(horizon)
-
     def prune_holds(self) -> None:
         """Forget hold spans no transaction within the allowed lateness can fall into."""
         self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
 
-
-def _passed_on(account: Account, inflows: list[Transfer], t: int) -> float:
-    """Money the account sent on within 30 minutes of receiving it, over the inflow window.
-
-    Each outflow counts at most as much as came in during the 30 minutes before it, so a busy shop paying a
-    supplier out of a day's takings does not look like money passing straight through.
-    """
-    if not inflows:
-        return 0.0
-    sent = 0.0
-    for out in window(account.outflows, inflows[0].ts_ms, t):
-        received = sum(e.amount for e in window(inflows, out.ts_ms - 30 * MINUTE_MS, out.ts_ms + 1))
-        sent += min(out.amount, received)
-    return sent
-
-
-def _opened_ms(day: object) -> int | None:
-    if day is None:
-        return None
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)  # type: ignore[attr-defined]
+    def _opened_ms(self, day: date | None) -> int:
+        if day is None:
+            return NONE
+        ms = self._opened.get(day)
+        if ms is None:
+            ms = self._opened[day] = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        return ms

@@ -166,7 +166,7 @@ class Deployment:
     def start_worker(self, ready_timeout: float = 90, **overrides: str) -> Worker:
         worker = self.spawn_worker(**overrides)
         n, process = len(self.workers) - 1, worker.process
-        # Faust prints "Ready" once the agent has its partitions and is consuming.
+        # Faust prints "Ready" once the app and its services, the interceptor among them, are started.
         wait_for(
             lambda: "Ready" in worker.log() or process.poll() is not None,
             ready_timeout,

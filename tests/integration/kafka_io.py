@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +30,39 @@ def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
     finally:
         producer.close(timeout=10)
     return n
+
+
+def produce_paced(
+    bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]], per_second: float
+) -> threading.Thread:
+    """Produce in the background at about `per_second`, in order, riding out a broker outage (a bank feed that
+    retries); the worker is faster than a test can watch a backlog. Join the thread to wait for the end."""
+
+    def run() -> None:
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=5,
+            retries=1_000,
+            retry_backoff_ms=200,
+            max_in_flight_requests_per_connection=1,  # retries must not reorder the feed
+            request_timeout_ms=30_000,
+            delivery_timeout_ms=180_000,
+            max_block_ms=120_000,
+        )
+        try:
+            chunk = max(1, int(per_second // 10))
+            for start in range(0, len(messages), chunk):
+                for key, value in messages[start : start + chunk]:
+                    producer.send(topic, key=key, value=value)
+                time.sleep(chunk / per_second)
+            producer.flush(timeout=180)
+        finally:
+            producer.close(timeout=10)
+
+    thread = threading.Thread(target=run, name=f"produce-{topic}", daemon=True)
+    thread.start()
+    return thread
 
 
 def produce_json(bootstrap: str, topic: str, events: Iterable[dict], key_field: str) -> int:

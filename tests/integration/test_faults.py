@@ -1,7 +1,7 @@
 """The broker goes away in the middle of a run and comes back: the worker carries on by itself.
 
 Each test has a broker of its own (the session broker is shared by the other tests), stops it with local-kafka
-while a worker is deciding a backlog, and starts it again on the same port and data dir a few seconds later.
+while a worker is deciding a feed that keeps coming (the producer retries through the outage, like a bank's), and starts it again on the same port and data dir a few seconds later.
 Nobody touches the worker. Afterwards every transaction has a decision, none has two different ones, each is
 the decision of an uninterrupted run, and the worker's Prometheus totals equal a recount of the decisions topic.
 """
@@ -29,11 +29,12 @@ from tests.integration.conftest import (
     same_decision,
     scrape_metrics,
 )
-from tests.integration.kafka_io import produce, topic_size, wait_for
+from tests.integration.kafka_io import produce, produce_paced, topic_size, wait_for
 
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 3.0  # how long the broker stays down, on top of the time it takes to stop and start
+FEED_TX_PER_S = 1_000  # the bank feed's pace: the worker is still at work when the broker goes (and so is the feed)
 
 
 def _epoch(iso: str) -> float:
@@ -41,6 +42,9 @@ def _epoch(iso: str) -> float:
 
 
 @pytest.mark.timeout(240)
+# the test's own kafka-python producer, retrying through the outage, leaves sockets of refused connections for
+# the garbage collector (in kafka-python, not in the worker, which is a separate process)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("stop_signal", ["TERM", "KILL"])
 def test_worker_carries_on_by_itself_after_the_broker_restarts(tmp_path: Path, stop_signal: str) -> None:
     feed = simulate(SimConfig(customers=2000, days=7, seed=47))
@@ -66,10 +70,11 @@ def test_worker_carries_on_by_itself_after_the_broker_restarts(tmp_path: Path, s
                 ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls),
             )
             worker = deployment.start_worker(**env)
-            produce(
+            feeding = produce_paced(
                 broker.bootstrap,
                 deployment.topic("transactions"),
-                ((t["payer_account"].encode(), orjson.dumps(t)) for t in feed.transactions),
+                [(t["payer_account"].encode(), orjson.dumps(t)) for t in feed.transactions],
+                FEED_TX_PER_S,
             )
             decisions_topic = deployment.topic("decisions")
             wait_for(
@@ -86,6 +91,7 @@ def test_worker_carries_on_by_itself_after_the_broker_restarts(tmp_path: Path, s
                 f"the worker exited ({worker.process.returncode}) while the broker was down:\n{worker.log()[-3000:]}"
             )
 
+            feeding.join(180)
             decisions = DecisionRecords(broker.bootstrap, decisions_topic)
             try:
                 decisions.wait_for(n, 150, "every transaction decided after the broker came back")
@@ -107,8 +113,7 @@ def test_worker_carries_on_by_itself_after_the_broker_restarts(tmp_path: Path, s
                 w.stop()
 
     assert set(decisions.by_txn) == set(expected), "transactions without a decision, or decisions of unknown ones"
-    # every transaction was in Kafka before the broker stopped, so decisions made after it was back show that the
-    # worker was still at work when it went away (and carried on afterwards)
+    # decisions made after the broker was back show that the worker carried on (the feed kept coming)
     after = [t for t, copies in decisions.by_txn.items() if _epoch(copies[-1]["decided_at"]) > back_at]
     assert after, "the worker had decided everything before the broker stopped; the test proves nothing"
     two_ways = decisions.decided_two_ways()

@@ -159,7 +159,7 @@ def test_the_simulated_call_centre_answers_holds_live(deployment: Deployment) ->
 
 
 def test_with_two_workers_each_verification_reaches_the_worker_holding_its_transfer(deployment: Deployment) -> None:
-    """`verifications` is co-partitioned with `transactions`: Faust gives partition N of both to one worker."""
+    """`verifications` is co-partitioned with `transactions`: the range assignor gives partition N of both to one worker."""
     rules = deployment.tmp / "rules.yaml"
     rules.write_text(RULES)
     for n in range(2):

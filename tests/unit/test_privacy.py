@@ -149,37 +149,19 @@ class AllowAll:
         ]
 
 
-class FakeProducer:
+class FakeOutput:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
 
-    async def send(self, topic, key, value, partition, timestamp, headers) -> None:
-        self.sent.append((topic, key, value))
+    async def send(self, messages) -> None:
+        self.sent.extend((m.topic, m.key, m.value) for m in messages)
 
-
-def event(record: RawRecord) -> SimpleNamespace:
-    message = SimpleNamespace(
-        value=record.value,
-        key=record.key,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp=record.timestamp_ms / 1000,
-    )
-    return SimpleNamespace(message=message)
-
-
-class Stream:
-    def __init__(self, batches: list[list[SimpleNamespace]]) -> None:
-        self.batches = batches
-
-    async def take_events(self, max_: int, within: float):
-        for batch in self.batches:
-            yield batch
+    async def delivered(self) -> None:
+        pass
 
 
 def run_worker_once(tmp_path: Path, monkeypatch, side_inputs: dict[str, list[bytes]], transactions: list[RawRecord]):
-    """Build the worker's Faust app, feed the side-input tasks and one batch to the agent; Kafka is faked."""
+    """Build the worker's service, feed its side-input readers and one batch of transactions; Kafka is faked."""
 
     async def follow(topic, lookback_ms, apply, on_dead_letter, client_config, ready=None):
         for offset, value in enumerate(side_inputs[topic]):
@@ -194,20 +176,18 @@ def run_worker_once(tmp_path: Path, monkeypatch, side_inputs: dict[str, list[byt
     monkeypatch.setattr(streams.app, "follow", follow)
     settings = Settings(data_dir=str(tmp_path), metrics_port=0)
     registry = CollectorRegistry()
-    pipeline = TransactionPipeline(AllowAll())
-    app = streams.app.build_app(settings, pipeline, Metrics(registry))
-    producer = FakeProducer()
-    app.producer = producer
-    tasks = {task.__name__: task for task in app._app_tasks}
-    agent = app.agents["score-transactions"]
+    output = FakeOutput()
 
     async def run() -> None:
-        await tasks["follow_calls"]()
-        await tasks["follow_labels"]()
-        await agent.fun(Stream([[event(r) for r in transactions]]))
+        interceptor = streams.app.Interceptor(
+            settings, TransactionPipeline(AllowAll()), Metrics(registry), output=output, consumer=object()
+        )
+        await interceptor._follow("calls", 0, interceptor.apply_call)
+        await interceptor._follow("labels", 0, interceptor.apply_label)
+        await interceptor.handle(transactions)
 
     asyncio.run(run())
-    return producer, registry
+    return output, registry
 
 
 def test_the_worker_logs_dead_letters_and_mule_list_changes_with_personal_data_masked(

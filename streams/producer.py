@@ -1,0 +1,60 @@
+"""Sends the pipeline's output messages (decisions, alerts, dead letters, ...) and says when they are delivered.
+
+`send` only appends to the producer's batches and keeps the delivery futures; `delivered` waits for all of
+them and raises if any failed after the producer's own retries. The worker commits offsets only after
+`delivered` returned, so a decision is never committed past without being on `decisions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+
+from streams.pipeline import OutMessage
+
+
+class Output(Protocol):
+    async def send(self, messages: Iterable[OutMessage]) -> None: ...
+
+    async def delivered(self) -> None: ...
+
+
+class KafkaOutput:
+    def __init__(self, client_config: dict[str, object]) -> None:
+        self.client_config = client_config
+        self._pending: list[asyncio.Future[object]] = []
+
+    async def start(self) -> None:
+        # aiokafka clients belong to the running event loop: created here, not in __init__
+        self._producer = AIOKafkaProducer(
+            acks="all",  # a decision is only "sent" once every in-sync replica has it
+            enable_idempotence=True,  # a retried request does not write a decision twice
+            linger_ms=5,
+            max_batch_size=1_048_576,
+            max_request_size=1_048_576,
+            **self.client_config,  # type: ignore[arg-type]
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, messages: Iterable[OutMessage]) -> None:
+        send = self._producer.send
+        pending = self._pending
+        for m in messages:
+            pending.append(await send(m.topic, m.value, key=m.key, partition=m.partition))
+        if len(pending) > 100_000:  # keep the list short on a long run without commits
+            done = [f for f in pending if f.done()]
+            for f in done:
+                f.result()  # raises a delivery error now rather than later
+            self._pending = [f for f in pending if not f.done()]
+
+    async def delivered(self) -> None:
+        """Wait until everything sent so far is acknowledged; raises the first delivery error."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)

@@ -1,0 +1,232 @@
+"""The feature engine as it was in plain Python (one dict of objects per account), kept as the specification
+the numba engine (streams/features) must match: tests/unit/features/test_columnar.py compares their feature
+rows on random histories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
+from streams.events import Call, Label, Transaction
+from streams.lifecycle.holds import HoldBook
+from tests.unit.features.reference_state import DAY_MS, HOUR_MS, Account, CallRecord, Phone, Transfer, window
+
+MINUTE_MS = 60_000
+RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
+_CHANNEL_CODE = {c: float(i) for i, c in enumerate(CHANNELS)}
+_COL = {name: REGISTRY.column(name) for name in REGISTRY.names}
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureConfig:
+    utc_offset_minutes: int = 480  # the bank's time zone for `hour` and `night` (default UTC+8)
+    night_end_hour: int = 6  # night is 00:00 to this hour
+    dormant_days: int = 30
+    allowed_lateness_ms: int = HOUR_MS
+    mule_list_days: int = 90  # how long a confirmed mule stays on the list
+    mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
+
+
+class ReferenceEngine:
+    def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
+        self.config = config
+        self.accounts: dict[str, Account] = {}
+        self.phones: dict[str, Phone] = {}
+        self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
+        self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
+        self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
+        self.watermark_ms = 0  # newest transaction event time seen (calls may lie in its future; they must not prune)
+
+    # --- inputs other than transactions -----------------------------------------------------------------
+
+    def add_call(self, call: Call) -> None:
+        phone = self.phones.setdefault(call.callee_phone, Phone())
+        ended = None if call.duration_s is None else call.started_ms + int(call.duration_s * 1000)
+        phone.calls[call.call_id] = CallRecord(
+            call.call_id, call.started_ms, ended, CALLER_RISKS.index(call.caller_risk)
+        )
+
+    def add_label(self, label: Label, now_ms: int) -> str | None:
+        """Apply a label to the mule lists; returns the change made (for the audit log), or None."""
+        if not label.account:
+            return None
+        if label.verdict == "fraud" and label.role == "mule":
+            self.mule_list[label.account] = now_ms + self.config.mule_list_days * DAY_MS
+            return "listed"
+        if label.verdict == "suspected" and label.role == "mule":
+            self.mule_candidates[label.account] = now_ms + self.config.mule_candidate_days * DAY_MS
+            return "candidate"
+        if label.verdict == "legit":
+            listed = self.mule_list.pop(label.account, None)
+            reported = self.mule_candidates.pop(label.account, None)
+            return "cleared" if listed is not None or reported is not None else None
+        return None
+
+    # --- transactions --------------------------------------------------------------------------------------
+
+    def process(self, transactions: Sequence[Transaction]) -> np.ndarray:
+        """Feature rows for the batch, in order; each transaction sees the ones before it in the batch."""
+        rows = np.full((len(transactions), len(REGISTRY)), np.nan, dtype=np.float64)
+        for i, txn in enumerate(transactions):
+            self._features(txn, rows[i])
+            self._record(txn)
+        return rows
+
+    def _features(self, txn: Transaction, row: np.ndarray) -> None:
+        t = txn.ts_ms
+        c = _COL
+        row[c["amount"]] = txn.amount
+        if txn.channel is not None:
+            row[c["channel"]] = _CHANNEL_CODE[txn.channel]
+        local = datetime.fromtimestamp(t / 1000 + self.config.utc_offset_minutes * 60, tz=UTC)
+        row[c["hour"]] = local.hour
+        row[c["night"]] = float(local.hour < self.config.night_end_hour)
+
+        payer = self.accounts.get(txn.payer_account)
+        payee = self.accounts.get(txn.payee_account)
+        self._payer_features(txn, payer, row)
+        self._payee_features(txn, payer, payee, row)
+        self._call_features(txn, row)
+        row[c["payer.on_mule_list"]] = float(self._listed(txn.payer_account, t))
+        row[c["payee.on_mule_list"]] = float(self._listed(txn.payee_account, t))
+        until = self.mule_candidates.get(txn.payee_account)
+        row[c["payee.mule_candidate"]] = float(until is not None and until > t)
+        row[c["payer.open_holds"]] = self.holds.open_at(txn.payer_account, t)
+
+    def _payer_features(self, txn: Transaction, payer: Account | None, row: np.ndarray) -> None:
+        c, t = _COL, txn.ts_ms
+        opened = _opened_ms(txn.payer_account_opened) or (payer.opened_ms if payer else None)
+        if opened is not None:
+            row[c["payer.account_age_days"]] = (t - opened) / DAY_MS
+        if payer is None:
+            for name in (
+                "payer.txn_count_1h",
+                "payer.txn_count_24h",
+                "payer.amount_sum_1h",
+                "payer.amount_sum_24h",
+                "payer.new_payees_24h",
+                "payer.dormant_reactivated",
+                "payer.inflow_30m",
+            ):
+                row[c[name]] = 0.0
+            row[c["payer.new_device"]] = np.nan if txn.device_id is None else 1.0
+            return
+        last_hour = window(payer.outflows, t - HOUR_MS, t)
+        last_day = window(payer.outflows, t - DAY_MS, t)
+        row[c["payer.txn_count_1h"]] = len(last_hour)
+        row[c["payer.txn_count_24h"]] = len(last_day)
+        row[c["payer.amount_sum_1h"]] = sum(e.amount for e in last_hour)
+        row[c["payer.amount_sum_24h"]] = sum(e.amount for e in last_day)
+        row[c["payer.new_payees_24h"]] = len({e.other for e in last_day if e.new_payee})
+        if payer.out_count:
+            row[c["payer.amount_ratio_to_mean"]] = txn.amount / payer.out_mean
+        previous = last_day[-1].ts_ms if last_day else payer.last_out_ms
+        if previous is not None and previous < t:
+            row[c["payer.seconds_since_last_txn"]] = (t - previous) / 1000
+        inflow = sum(e.amount for e in window(payer.inflows, t - 30 * MINUTE_MS, t))
+        row[c["payer.inflow_30m"]] = inflow
+        if inflow > 0:
+            row[c["payer.forwarding_share_30m"]] = txn.amount / inflow
+        last = payer.last_activity_ms
+        row[c["payer.dormant_reactivated"]] = float(last is not None and t - last >= self.config.dormant_days * DAY_MS)
+        if txn.device_id is not None:
+            row[c["payer.new_device"]] = float(txn.device_id not in payer.known_devices)
+
+    def _payee_features(self, txn: Transaction, payer: Account | None, payee: Account | None, row: np.ndarray) -> None:
+        c, t = _COL, txn.ts_ms
+        known = payer.known_payees.get(txn.payee_account) if payer is not None else None
+        row[c["payee.new_for_payer"]] = float(known is None)
+        if known is not None:
+            first, _, largest = known
+            row[c["payee.days_since_first_paid"]] = max(0, t - first) / DAY_MS
+            row[c["payee.amount_ratio_to_largest"]] = txn.amount / largest
+        opened = _opened_ms(txn.payee_account_opened) or (payee.opened_ms if payee else None)
+        if opened is not None:
+            row[c["payee.account_age_days"]] = (t - opened) / DAY_MS
+        if payee is None:
+            for name in ("payee.distinct_payers_1h", "payee.distinct_payers_24h", "payee.inflow_24h"):
+                row[c[name]] = 0.0
+            return
+        in_day = window(payee.inflows, t - DAY_MS, t)
+        row[c["payee.distinct_payers_1h"]] = len({e.other for e in in_day if e.ts_ms >= t - HOUR_MS})
+        row[c["payee.distinct_payers_24h"]] = len({e.other for e in in_day})
+        inflow = sum(e.amount for e in in_day)
+        row[c["payee.inflow_24h"]] = inflow
+        if inflow > 0:
+            row[c["payee.pass_through_30m"]] = min(1.0, _passed_on(payee, in_day, t) / inflow)
+
+    def _call_features(self, txn: Transaction, row: np.ndarray) -> None:
+        if txn.payer_phone is None:
+            return  # no phone, no join: all call features stay missing
+        c, t = _COL, txn.ts_ms
+        phone = self.phones.get(txn.payer_phone)
+        calls = [] if phone is None else [r for r in phone.calls.values() if r.started_ms <= t]
+        active = [r for r in calls if r.ended_ms is None or r.ended_ms >= t]
+        in_30 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 30 * MINUTE_MS]
+        in_120 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 120 * MINUTE_MS]
+        row[c["call.active"]] = float(bool(active))
+        row[c["call.within_30m"]] = float(bool(in_30))
+        row[c["call.within_120m"]] = float(bool(in_120))
+        row[c["call.risky_within_30m"]] = float(any(r.risk in RISKY for r in in_30))
+        row[c["call.risky_within_120m"]] = float(any(r.risk in RISKY for r in in_120))
+        if in_30:
+            row[c["call.worst_risk_30m"]] = max(r.risk for r in in_30)
+        if in_120:
+            row[c["call.worst_risk_120m"]] = max(r.risk for r in in_120)
+            latest = max(in_120, key=lambda r: r.started_ms)
+            end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
+            row[c["call.duration_s"]] = (end - latest.started_ms) / 1000
+
+    def _listed(self, account: str, t: int) -> bool:
+        until = self.mule_list.get(account)
+        return until is not None and until > t
+
+    def _record(self, txn: Transaction) -> None:
+        t = txn.ts_ms
+        payer = self.accounts.setdefault(txn.payer_account, Account())
+        payee = self.accounts.setdefault(txn.payee_account, Account())
+        if payer.has_transfer(txn.txn_id, inflow=False):
+            return  # re-delivered: the state already holds it
+        new_payee = txn.payee_account not in payer.known_payees
+        payer.add_outflow(Transfer(t, txn.amount, txn.payee_account, txn.txn_id, new_payee))
+        payee.add_inflow(Transfer(t, txn.amount, txn.payer_account, txn.txn_id))
+        if txn.device_id is not None:
+            payer.add_device(txn.device_id, t)
+        for account, opened in ((payer, txn.payer_account_opened), (payee, txn.payee_account_opened)):
+            if opened is not None:
+                account.opened_ms = _opened_ms(opened)
+        if t > self.watermark_ms:
+            self.watermark_ms = t
+        horizon = self.watermark_ms - DAY_MS - self.config.allowed_lateness_ms
+        payer.prune(horizon)
+        payee.prune(horizon)
+
+    def prune_holds(self) -> None:
+        """Forget hold spans no transaction within the allowed lateness can fall into."""
+        self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
+
+
+def _passed_on(account: Account, inflows: list[Transfer], t: int) -> float:
+    """Money the account sent on within 30 minutes of receiving it, over the inflow window.
+
+    Each outflow counts at most as much as came in during the 30 minutes before it, so a busy shop paying a
+    supplier out of a day's takings does not look like money passing straight through.
+    """
+    if not inflows:
+        return 0.0
+    sent = 0.0
+    for out in window(account.outflows, inflows[0].ts_ms, t):
+        received = sum(e.amount for e in window(inflows, out.ts_ms - 30 * MINUTE_MS, out.ts_ms + 1))
+        sent += min(out.amount, received)
+    return sent
+
+
+def _opened_ms(day: object) -> int | None:
+    if day is None:
+        return None
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)  # type: ignore[attr-defined]

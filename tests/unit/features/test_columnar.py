@@ -1,0 +1,115 @@
+"""The numba engine computes exactly what the plain-Python reference engine computes, and keeps the same state.
+
+Random histories: a few accounts (so payers pay each other, themselves, and come back), event times that jump
+forward by seconds to weeks and back (out of order, beyond the allowed lateness), re-delivered transactions,
+devices and opening dates, split into random batches. Every feature of every row must be equal, bit for bit
+(sums run in the same order), and so must every account's state afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streams.features.engine as engine_module
+import tests.unit.features.reference_state as reference_state
+from rules.features import REGISTRY
+from streams.events import Transaction
+from streams.features.engine import FeatureEngine
+from streams.features.store import stable_hash
+from tests.unit.features.reference_engine import ReferenceEngine
+
+T0 = 1_772_325_000_000
+ACCOUNTS = ["A", "B", "C", "D", "E", "F"]
+STEPS = [0, 1, 999, 1000, 60_000, 29 * 60_000, 31 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 31 * 86_400_000]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Transaction], list[int]]:
+    n = draw(st.integers(1, 60))
+    t = T0
+    txns: list[Transaction] = []
+    for i in range(n):
+        if txns and draw(st.integers(0, 9)) == 0:  # a re-delivery of an earlier transaction
+            txns.append(txns[draw(st.integers(0, len(txns) - 1))])
+            continue
+        step = draw(st.sampled_from(STEPS))
+        t += -step if draw(st.integers(0, 4)) == 0 else step  # one in five goes back in time
+        txns.append(
+            Transaction(
+                f"t{i}",
+                t,
+                draw(st.sampled_from(ACCOUNTS)),
+                draw(st.sampled_from(ACCOUNTS)),
+                draw(st.sampled_from([0.01, 1.0, 100.0, 333.33, 5_000.0, 49_999.0])),
+                device_id=draw(st.sampled_from([None, "d1", "d2", "d3", "d4"])),
+                payer_account_opened=draw(st.sampled_from([None, date(2020, 1, 1), date(2026, 2, 27)])),
+                payee_account_opened=draw(st.sampled_from([None, date(2026, 2, 28)])),
+            )
+        )
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(txns)), max_size=5))))
+    return txns, cuts
+
+
+def batches(txns: list[Transaction], cuts: list[int]) -> list[list[Transaction]]:
+    edges = [0, *cuts, len(txns)]
+    return [txns[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+@pytest.fixture
+def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caps of 3 known payees and 2 devices, so random histories reach the least-recently-used eviction."""
+    for module in (engine_module, reference_state):
+        monkeypatch.setattr(module, "MAX_KNOWN_PAYEES", 3)
+        monkeypatch.setattr(module, "MAX_KNOWN_DEVICES", 2)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(histories())
+def test_rows_and_state_equal_the_reference(small_caps: None, history: tuple[list[Transaction], list[int]]) -> None:
+    txns, cuts = history
+    fast, reference = FeatureEngine(), ReferenceEngine()
+    for batch in batches(txns, cuts):
+        got, want = fast.process(batch), reference.process(batch)
+        for name in REGISTRY.names:
+            column = REGISTRY.column(name)
+            assert np.array_equal(got[:, column], want[:, column], equal_nan=True), (
+                name,
+                got[:, column],
+                want[:, column],
+            )
+    assert fast.watermark_ms == reference.watermark_ms
+    assert sorted(fast.store.accounts()) == sorted(reference.accounts)
+    for account, ref in reference.accounts.items():
+        state = fast.store.account(account)
+        assert state is not None
+        assert state["outflows"] == [
+            (e.ts_ms, e.amount, e.other, stable_hash(e.txn_id), e.new_payee) for e in ref.outflows
+        ], account
+        assert state["inflows"] == [(e.ts_ms, e.amount, e.other, stable_hash(e.txn_id), False) for e in ref.inflows]
+        assert (state["out_count"], state["out_mean"]) == (ref.out_count, ref.out_mean)
+        assert (state["last_out_ms"], state["last_activity_ms"]) == (ref.last_out_ms, ref.last_activity_ms)
+        assert state["opened_ms"] == ref.opened_ms
+        assert state["known_payees"] == ref.known_payees
+        assert state["known_devices"] == {stable_hash(d): ts for d, ts in ref.known_devices.items()}
+
+
+def test_the_state_grows_past_its_first_arrays_and_survives_a_pickle() -> None:
+    import pickle
+
+    engine, reference = FeatureEngine(), ReferenceEngine()
+    txns = [
+        Transaction(f"t{i}", T0 + i * 1000, f"P{i % 3000}", f"Q{i % 70}", 10.0 + i % 97, device_id=f"d{i % 5}")
+        for i in range(12_000)
+    ]
+    for start in range(0, len(txns), 4_000):
+        engine.process(txns[start : start + 4_000])
+        reference.process(txns[start : start + 4_000])
+    engine = pickle.loads(pickle.dumps(engine))
+    later = [Transaction(f"u{i}", T0 + 13_000_000 + i, f"P{i}", f"Q{i % 70}", 50.0) for i in range(500)]
+    assert np.array_equal(engine.process(later), reference.process(later), equal_nan=True)
+    assert len(engine.store) == len(reference.accounts)
