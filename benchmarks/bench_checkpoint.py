@@ -13,9 +13,8 @@ import argparse
 import tempfile
 import time
 import tracemalloc
-from pathlib import Path
-
 from datetime import date
+from pathlib import Path
 
 from streams.dedup import DecisionLog
 from streams.events import Transaction

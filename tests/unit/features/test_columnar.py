@@ -8,6 +8,7 @@ devices and opening dates, split into random batches. Every feature of every row
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import numpy as np
@@ -57,7 +58,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Transaction], list[int]]:
 
 def batches(txns: list[Transaction], cuts: list[int]) -> list[list[Transaction]]:
     edges = [0, *cuts, len(txns)]
-    return [txns[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return [txns[a:b] for a, b in itertools.pairwise(edges) if b > a]
 
 
 @pytest.fixture
