@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,35 +34,40 @@ def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
 
 def produce_paced(
     bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]], per_second: float
-) -> threading.Thread:
+) -> multiprocessing.process.BaseProcess:
     """Produce in the background at about `per_second`, in order, riding out a broker outage (a bank feed that
-    retries); the worker is faster than a test can watch a backlog. Join the thread to wait for the end."""
+    retries); the worker is faster than a test can watch a backlog. Join the process to wait for the end.
 
-    def run() -> None:
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            linger_ms=5,
-            retries=1_000,
-            retry_backoff_ms=200,
-            max_in_flight_requests_per_connection=1,  # retries must not reorder the feed
-            request_timeout_ms=30_000,
-            delivery_timeout_ms=180_000,
-            max_block_ms=120_000,
-        )
-        try:
-            chunk = max(1, int(per_second // 10))
-            for start in range(0, len(messages), chunk):
-                for key, value in messages[start : start + chunk]:
-                    producer.send(topic, key=key, value=value)
-                time.sleep(chunk / per_second)
-            producer.flush(timeout=180)
-        finally:
-            producer.close(timeout=10)
+    A process, not a thread: kafka-python leaks the sockets of refused connections while it retries, and in the
+    test process the garbage collector would report them in whichever test runs next."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_produce_paced, args=(bootstrap, topic, messages, per_second), name=f"produce-{topic}", daemon=True
+    )
+    process.start()
+    return process
 
-    thread = threading.Thread(target=run, name=f"produce-{topic}", daemon=True)
-    thread.start()
-    return thread
+
+def _produce_paced(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]], per_second: float) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        retries=1_000,
+        retry_backoff_ms=200,
+        max_in_flight_requests_per_connection=1,  # retries must not reorder the feed
+        request_timeout_ms=30_000,
+        delivery_timeout_ms=180_000,
+        max_block_ms=120_000,
+    )
+    try:
+        chunk = max(1, int(per_second // 10))
+        for start in range(0, len(messages), chunk):
+            for key, value in messages[start : start + chunk]:
+                producer.send(topic, key=key, value=value)
+            time.sleep(chunk / per_second)
+        producer.flush(timeout=180)
+    finally:
+        producer.close(timeout=10)
 
 
 def produce_json(bootstrap: str, topic: str, events: Iterable[dict], key_field: str) -> int:
