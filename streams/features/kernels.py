@@ -112,13 +112,12 @@ def _window(tr_i, tr_amount, head, start, end):
 
 
 @njit(cache=True)
-def _chain_length(tr_i, head):
-    n = 0
-    s = head
-    while s != END:
-        n += 1
-        s = tr_i[s, T_NEXT]
-    return n
+def _opened(given, acc_i, account, seen):
+    """The opening date the transaction gives, else the one the account has (a given 0 counts as none, as in
+    the reference's `given or stored`)."""
+    if given == NONE or given == 0:
+        return acc_i[account, A_OPENED] if seen else NONE
+    return given
 
 
 @njit(cache=True)
@@ -170,9 +169,7 @@ def featurize_and_record(
         row = rows[i]
         # --- payer ---------------------------------------------------------------------------------------
         payer_seen = acc_i[a, A_SEEN] == 1
-        opened = payer_opened[i]
-        if opened == NONE or opened == 0:
-            opened = acc_i[a, A_OPENED] if payer_seen else NONE
+        opened = _opened(payer_opened[i], acc_i, a, payer_seen)
         if opened != NONE:
             row[cols[C_PAYER_AGE]] = (t - opened) / DAY_MS
         if not payer_seen:
@@ -245,9 +242,7 @@ def featurize_and_record(
             row[cols[C_DAYS_SINCE_FIRST]] = max(0, t - first) / DAY_MS
             row[cols[C_RATIO_LARGEST]] = amount[i] / kn_largest[known]
         payee_seen = acc_i[b, A_SEEN] == 1
-        opened = payee_opened[i]
-        if opened == NONE or opened == 0:
-            opened = acc_i[b, A_OPENED] if payee_seen else NONE
+        opened = _opened(payee_opened[i], acc_i, b, payee_seen)
         if opened != NONE:
             row[cols[C_PAYEE_AGE]] = (t - opened) / DAY_MS
         if not payee_seen:
@@ -443,15 +438,6 @@ def _evict_oldest(kn_i, kn_free, counters, acc_i, account, head_col, count_col):
     kn_free[counters[2]] = best
     counters[2] += 1
     acc_i[account, count_col] -= 1
-
-
-@njit(cache=True)
-def chain_lengths(acc_i, tr_i, head_col):
-    """Length of one chain of every account (for state comparisons and sizing)."""
-    out = np.zeros(acc_i.shape[0], np.int64)
-    for a in range(acc_i.shape[0]):
-        out[a] = _chain_length(tr_i, acc_i[a, head_col])
-    return out
 
 
 @njit(cache=True)

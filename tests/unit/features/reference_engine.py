@@ -13,8 +13,9 @@ import numpy as np
 
 from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
 from streams.events import Call, Label, Transaction
+from streams.features.engine import CallRecord, Phone  # call records are the same in both engines
 from streams.lifecycle.holds import HoldBook
-from tests.unit.features.reference_state import DAY_MS, HOUR_MS, Account, CallRecord, Phone, Transfer, window
+from tests.unit.features.reference_state import DAY_MS, HOUR_MS, Account, Transfer, window
 
 MINUTE_MS = 60_000
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")

@@ -80,23 +80,6 @@ class Account:
                 del events[:cut]
 
 
-@dataclass(slots=True)
-class CallRecord:
-    call_id: str
-    started_ms: int
-    ended_ms: int | None  # None while the call is going on
-    risk: int  # index in CALLER_RISKS
-
-
-@dataclass(slots=True)
-class Phone:
-    calls: dict[str, CallRecord] = field(default_factory=dict)
-
-    def prune(self, before_ms: int) -> None:
-        for call_id in [c for c, r in self.calls.items() if r.ended_ms is not None and r.ended_ms < before_ms]:
-            del self.calls[call_id]
-
-
 def window(events: list[Transfer], start_ms: int, end_ms: int) -> list[Transfer]:
     """Transfers with start_ms <= ts < end_ms."""
     lo = bisect.bisect_left(events, start_ms, key=_ts)
