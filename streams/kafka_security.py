@@ -1,8 +1,9 @@
 """Kafka connection security from `Settings`: SASL (PLAIN/SCRAM) and TLS for Faust and for plain aiokafka clients.
 
-The password is a `Secret` and is unwrapped only here, where the client needs it. aiokafka logs every request
-it sends at debug level, and a SASL PLAIN token carries the password in clear: building a SASL client config
-here also installs a log filter that blanks those tokens (`INTERCEPTOR_LOG_LEVEL=debug` must not print it).
+The passwords (SASL, and a client key's for mutual TLS) are `Secret`s and are unwrapped only here and in
+`Settings.kafka_client_config`, where the clients need them. aiokafka logs every request it sends at debug level,
+and a SASL PLAIN token carries the password in clear: building a SASL client config here also installs a log
+filter that blanks those tokens (`INTERCEPTOR_LOG_LEVEL=debug` must not print it).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faust
@@ -22,6 +24,18 @@ if TYPE_CHECKING:
 
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+_KAFKA_PYTHON_SSL_KEYS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
+# TLS alerts a broker sends when it wants a client certificate and got none, or refuses the one it got
+_CLIENT_CERTIFICATE_ALERTS = {
+    "SSLV3_ALERT_BAD_CERTIFICATE",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "TLSV1_ALERT_ACCESS_DENIED",
+}
 __all__ = ["BrokerConnectionError", "aiokafka_config", "check_connection", "check_security", "faust_credentials"]
 
 
@@ -45,7 +59,8 @@ def aiokafka_config(settings: Settings) -> dict[str, object]:
     if settings.sasl_mechanism:
         redact_sasl_tokens_in_logs()
     config = dict(settings.kafka_client_config())
-    config.pop("ssl_cafile", None)  # aiokafka takes the CA through the context
+    for name in _KAFKA_PYTHON_SSL_KEYS:  # aiokafka takes the CA and the client certificate through the context
+        config.pop(name, None)
     if settings.security_protocol in TLS_PROTOCOLS:
         config["ssl_context"] = _ssl_context(settings)
     return config
@@ -114,10 +129,17 @@ async def _check_connection(settings: Settings, timeout_s: float) -> None:
                 f"TLS with {server} failed: its certificate was refused ({exc.verify_message}) when checked "
                 f"against {_trusted_cas(settings)}; check INTERCEPTOR_SSL_CAFILE"
             )
-        except ssl.SSLError as exc:
-            problems.append(f"TLS with {server} failed: {exc.reason or exc} (INTERCEPTOR_SSL_CAFILE?)")
-        except KafkaConnectionError:
-            problems.append(f"{server} closed the connection{_listener_hint(settings)}")
+        except ssl.SSLError as exc:  # with TLS 1.2 a refused client certificate fails the handshake itself
+            problems.append(
+                _client_certificate_refused(server, exc, settings)
+                or f"TLS with {server} failed: {exc.reason or exc} (INTERCEPTOR_SSL_CAFILE?)"
+            )
+        except KafkaConnectionError as exc:
+            # with TLS 1.3 the client's handshake is done before the broker checks the client's certificate: the
+            # broker's alert ends the first request
+            cause = exc.__cause__
+            refused = _client_certificate_refused(server, cause, settings) if isinstance(cause, ssl.SSLError) else ""
+            problems.append(refused or f"{server} closed the connection{_listener_hint(settings)}")
         except ConnectionResetError:  # a listener without TLS drops a TLS client's handshake
             problems.append(f"{server} reset the connection{_listener_hint(settings)}")
         except (OSError, TimeoutError, KafkaError) as exc:
@@ -161,6 +183,22 @@ def _listener_hint(settings: Settings) -> str:
     }[settings.security_protocol]
 
 
+def _client_certificate_refused(server: str, exc: ssl.SSLError, settings: Settings) -> str:
+    """The cause, when the broker's TLS alert says that it wants a client certificate or refused ours; else ''."""
+    if exc.reason not in _CLIENT_CERTIFICATE_ALERTS:
+        return ""
+    alert = exc.reason.lower().replace("_", " ").partition(" ")[2]  # "alert bad certificate"
+    if not settings.ssl_certfile:
+        return (
+            f"TLS with {server} failed: the broker requires a client certificate (mutual TLS) and none was given "
+            f"({alert}); set INTERCEPTOR_SSL_CERTFILE and INTERCEPTOR_SSL_KEYFILE"
+        )
+    return (
+        f"TLS with {server} failed: the broker refused the client certificate in {settings.ssl_certfile} ({alert}); "
+        "it must be signed by a CA the broker trusts and be valid; check INTERCEPTOR_SSL_CERTFILE"
+    )
+
+
 def _trusted_cas(settings: Settings) -> str:
     if settings.ssl_cafile:
         return f"the CA certificates in {settings.ssl_cafile}"
@@ -195,8 +233,45 @@ def redact_sasl_tokens_in_logs() -> None:
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
     try:
-        return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
     except ssl.SSLError as exc:  # a file that holds no PEM certificate (its existence is checked in Settings)
         raise SettingsError(
             f"INTERCEPTOR_SSL_CAFILE: {settings.ssl_cafile} holds no usable PEM CA certificate ({exc.reason or exc})"
         ) from None
+    if settings.ssl_certfile:
+        password = str(settings.ssl_key_password)
+        try:
+            # a callable, even for no password: with None, OpenSSL would prompt on the terminal for an encrypted key
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile or None, password=lambda: password)
+        except ssl.SSLError as exc:
+            raise SettingsError(_client_certificate_problem(settings, exc)) from None
+    return context
+
+
+def _client_certificate_problem(settings: Settings, exc: ssl.SSLError) -> str:
+    """Why the client certificate and key did not load; OpenSSL says only "PEM lib" for most of it."""
+    cert, key = settings.ssl_certfile, settings.ssl_keyfile or settings.ssl_certfile
+    key_setting = "INTERCEPTOR_SSL_KEYFILE" if settings.ssl_keyfile else "INTERCEPTOR_SSL_CERTFILE"
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return (
+            f"{key_setting}: the key in {key} does not belong to the certificate in {cert} (INTERCEPTOR_SSL_CERTFILE)"
+        )
+    cert_text, key_text = _read_text(cert), _read_text(key)
+    if "-----BEGIN CERTIFICATE-----" not in cert_text:
+        return f"INTERCEPTOR_SSL_CERTFILE: {cert} holds no PEM certificate"
+    if "ENCRYPTED" in key_text:  # "BEGIN ENCRYPTED PRIVATE KEY", or "Proc-Type: 4,ENCRYPTED" (traditional PEM)
+        if not settings.ssl_key_password:
+            return f"{key_setting}: the key in {key} is encrypted; set INTERCEPTOR_SSL_KEY_PASSWORD"
+        return f"INTERCEPTOR_SSL_KEY_PASSWORD does not decrypt the key in {key} ({key_setting})"
+    if "PRIVATE KEY-----" not in key_text:
+        if settings.ssl_keyfile:
+            return f"INTERCEPTOR_SSL_KEYFILE: {key} holds no PEM private key"
+        return f"INTERCEPTOR_SSL_CERTFILE: {cert} holds no private key; set INTERCEPTOR_SSL_KEYFILE to the key's file"
+    return f"{key_setting}: cannot use the client certificate {cert} with the key in {key} ({exc.reason or exc})"
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""

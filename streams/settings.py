@@ -57,6 +57,17 @@ class Settings:
     sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
     sasl_password: Secret = field(default=Secret(""), metadata={"doc": "SASL password (never logged)"})
     ssl_cafile: str = field(default="", metadata={"doc": "CA bundle to verify the brokers' certificates"})
+    ssl_certfile: str = field(
+        default="",
+        metadata={"doc": "Client certificate (PEM) for brokers that require one (mutual TLS); may hold the key too"},
+    )
+    ssl_keyfile: str = field(
+        default="",
+        metadata={"doc": "Private key (PEM) of the client certificate, unless INTERCEPTOR_SSL_CERTFILE has it"},
+    )
+    ssl_key_password: Secret = field(
+        default=Secret(""), metadata={"doc": "Password of an encrypted client key (never logged)"}
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,8 +100,26 @@ class Settings:
             )
         if self.rules_path and not Path(self.rules_path).exists():
             raise SettingsError(f"{_env_name('rules_path')}: no such file or directory: {self.rules_path}")
-        if self.ssl_cafile and not Path(self.ssl_cafile).is_file():
-            raise SettingsError(f"{_env_name('ssl_cafile')}: no such file: {self.ssl_cafile}")
+        self._validate_tls()
+
+    def _validate_tls(self) -> None:
+        tls_set = [_env_name(name) for name in TLS_SETTINGS if getattr(self, name)]
+        if tls_set and self.security_protocol not in ("SSL", "SASL_SSL"):
+            # the clients would connect without TLS and ignore them: a CA or certificate meant for a TLS listener
+            # is a sign that the protocol is wrong, not that TLS is unwanted
+            with_tls = "SASL_SSL" if self.security_protocol == "SASL_PLAINTEXT" else "SSL (or SASL_SSL)"
+            raise SettingsError(
+                f"{' and '.join(tls_set)} {'is' if len(tls_set) == 1 else 'are'} set, but "
+                f"{_env_name('security_protocol')}={self.security_protocol} does not use TLS: set "
+                f"{_env_name('security_protocol')}={with_tls} to use TLS, or unset {', '.join(tls_set)}"
+            )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise SettingsError(f"{_env_name(name)}: no such file: {path}")
+        if (self.ssl_keyfile or self.ssl_key_password) and not self.ssl_certfile:
+            given = _env_name("ssl_keyfile" if self.ssl_keyfile else "ssl_key_password")
+            raise SettingsError(f"{given} needs {_env_name('ssl_certfile')}, the client certificate of the key")
 
     def topic(self, name: str) -> str:
         """The full name of one of the contract's topics, e.g. `topic('decisions')`."""
@@ -112,8 +141,14 @@ class Settings:
                 "sasl_plain_username": self.sasl_username,
                 "sasl_plain_password": str(self.sasl_password),
             }
-        if self.ssl_cafile and self.security_protocol in ("SSL", "SASL_SSL"):
-            config["ssl_cafile"] = self.ssl_cafile  # kafka-python; aiokafka gets an SSL context instead
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            # kafka-python's names; aiokafka gets an SSL context made of them instead (streams.kafka_security)
+            if self.ssl_cafile:
+                config["ssl_cafile"] = self.ssl_cafile
+            if self.ssl_certfile:
+                config["ssl_certfile"] = self.ssl_certfile
+                config["ssl_keyfile"] = self.ssl_keyfile or None
+                config["ssl_password"] = str(self.ssl_key_password)  # "", not None: None lets OpenSSL prompt
         return config
 
     def faust_broker_url(self) -> str:
@@ -123,6 +158,9 @@ class Settings:
     def documented() -> list[tuple[str, str, str]]:
         """(variable, default, description) for every setting, for --help and docs."""
         return [(_env_name(f.name), repr(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+TLS_SETTINGS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password")
 
 
 def _env_name(name: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from streams.settings import Settings
+from streams.cli.brokers import kafka_settings
 
 
 @click.command()
@@ -22,7 +22,7 @@ def bench(n: int, rate: float, seconds: float, skip_throughput: bool) -> None:
 
     from streams import bench as b
 
-    settings = Settings.from_env()
+    settings = kafka_settings()
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="interceptor-bench-"))
     table = Table("measure", "value", "target")

@@ -15,7 +15,7 @@ from dataclasses import replace
 import click
 import orjson
 
-from streams.settings import Settings
+from streams.cli.brokers import kafka_settings
 
 
 @click.command("call-centre")
@@ -34,7 +34,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
 
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
-    settings = Settings.from_env()
+    settings = kafka_settings()
     config = settings.kafka_client_config()
     consumer = KafkaConsumer(
         settings.topic("labels"),

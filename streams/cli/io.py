@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from streams.cli.brokers import kafka_settings
 from streams.privacy import redact
-from streams.settings import Settings
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
@@ -34,7 +34,7 @@ def produce(file: Path, topic_name: str, rate: float) -> None:
     from kafka import KafkaProducer
     from rich.progress import Progress
 
-    settings = Settings.from_env()
+    settings = kafka_settings()
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]
     start = time.monotonic()
@@ -85,7 +85,7 @@ def tail(topic_name: str, from_beginning: bool, max_messages: int, idle_exit: fl
     """Print messages of an output topic as JSON lines."""
     from kafka import KafkaConsumer
 
-    settings = Settings.from_env()
+    settings = kafka_settings()
     consumer = KafkaConsumer(
         settings.topic(topic_name),
         auto_offset_reset="earliest" if from_beginning else "latest",
@@ -121,7 +121,7 @@ def dead_letters(out_path: Path, reasons: tuple[str, ...], idle_exit: float) -> 
 
     from kafka import KafkaConsumer
 
-    settings = Settings.from_env()
+    settings = kafka_settings()
     consumer = KafkaConsumer(
         settings.topic("dead-letters"),
         auto_offset_reset="earliest",

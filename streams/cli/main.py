@@ -10,6 +10,7 @@ import click
 from streams import __version__
 from streams.cli.backtest import backtest
 from streams.cli.bench import bench
+from streams.cli.brokers import kafka_settings
 from streams.cli.callcentre import call_centre
 from streams.cli.io import dead_letters, produce, tail
 from streams.cli.rules import rules
@@ -62,7 +63,7 @@ def topics_create() -> None:
     """Create the contract's topics that are missing (INTERCEPTOR_PARTITIONS partitions each)."""
     from streams.topics import ensure_topics
 
-    settings = Settings.from_env()
+    settings = kafka_settings()
     created = ensure_topics(settings)
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
+from streams.cli.brokers import kafka_settings
 from streams.settings import Settings
 
 
@@ -48,6 +49,7 @@ def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, ou
 
     if not out_dir and not kafka:
         raise click.UsageError("give --out DIR or --kafka")
+    settings = kafka_settings() if kafka else None  # before the simulation, which can take a while
     cfg = SimConfig(
         customers=customers,
         days=days,
@@ -66,8 +68,8 @@ def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, ou
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, events in streams.items():
             (out_dir / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    if kafka:
-        _produce(streams, rate)
+    if settings:
+        _produce(settings, streams, rate)
     fraud = collections.Counter(feed.truth.values())
     amount = sum(float(t["amount"]) for t in feed.transactions if t["txn_id"] in feed.truth)
     Console(stderr=True).print(
@@ -77,13 +79,12 @@ def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, ou
     )
 
 
-def _produce(streams: dict[str, list[dict]], rate: float) -> None:
+def _produce(settings: Settings, streams: dict[str, list[dict]], rate: float) -> None:
     from kafka import KafkaProducer
     from rich.progress import Progress
 
     from streams.cli.io import message_key, send_paced
 
-    settings = Settings.from_env()
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     with Progress() as progress:
         # calls and labels first: the worker joins transactions with what it already knows

@@ -2,30 +2,37 @@
 
 The worker talks to the broker only through the SASL listener; the test's own producer and reader use the
 broker's plain listener. A worker with the right password decides transactions; one with a wrong password
-stops within a bound instead of hanging; no password ever shows in a worker's output.
+stops within a bound instead of hanging, and so does a command; no password ever shows in a worker's output.
 """
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import pytest
 
 from streams.errors import SettingsError
 from streams.kafka_security import BrokerConnectionError, check_connection, check_security
 from streams.settings import Settings
-from tests.integration.conftest import Broker, Deployment, free_port, private_broker
-from tests.integration.kafka_io import produce, read_topic
+from tests.integration.conftest import free_port, private_broker
+from tests.integration.secure_workers import (
+    USER,
+    WorkerExit,
+    assert_refused_at_once,
+    assert_stopped_refused,
+    assert_worker_decides,
+    interceptor,
+    run_until_exit,
+    secure_deployment,
+)
 
 pytestmark = pytest.mark.integration
 
-USER = "svc-fraud"
 WRONG_PASSWORD_BOUND_S = 120  # a worker refused by the broker must have stopped by then
+WRONG_PASSWORD = f"wrong-{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)
@@ -58,69 +65,24 @@ def sasl_env(mechanism: str, password: str) -> dict[str, str]:
     }
 
 
-def transactions(n: int, tag: str) -> list[dict]:
-    return [
-        {
-            "txn_id": f"{tag}-{i}",
-            "ts": 1_772_325_000_000 + i * 1000,
-            "payer_account": f"P{i % 23}",
-            "payee_account": f"Q{i % 7}",
-            "amount": f"{100 + i}.00",
-            "channel": "mobile",
-        }
-        for i in range(n)
-    ]
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 def test_worker_decides_over_sasl_and_never_prints_the_password(
     sasl_broker: SaslBroker, tmp_path: Path, mechanism: str
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    deployment = Deployment(Broker(sasl_broker.sasl), prefix=f"s{tag}.", app_id=f"interceptor-sasl-{tag}", tmp=tmp_path)
+    deployment = secure_deployment(sasl_broker.sasl, "sasl", tmp_path)
     # debug logging: the clients' most talkative level must not print the password either
     env = {**sasl_env(mechanism, sasl_broker.password), "INTERCEPTOR_LOG_LEVEL": "debug"}
-    feed = transactions(200, tag)
-    try:
-        worker = deployment.start_worker(**env)  # it creates the topics itself, through the SASL listener
-        produce(
-            sasl_broker.plaintext,
-            deployment.topic("transactions"),
-            ((t["payer_account"].encode(), orjson.dumps(t)) for t in feed),
-        )
-        decided = read_topic(sasl_broker.plaintext, deployment.topic("decisions"), len(feed), timeout=120)
-    finally:
-        for w in deployment.workers:
-            w.stop()
-    assert sorted(d.json()["txn_id"] for d in decided) == sorted(t["txn_id"] for t in feed)
-    log = worker.log()
-    assert sasl_broker.password not in log, "the SASL password appears in the worker's output"
-
-
-@dataclass(frozen=True)
-class WorkerExit:
-    returncode: int | None  # None: still running at the bound (then killed)
-    log: str
-    wrong_password: str
+    worker = assert_worker_decides(deployment, sasl_broker.plaintext, env)
+    assert sasl_broker.password not in worker.log(), "the SASL password appears in the worker's output"
 
 
 @pytest.fixture(scope="module")
 def wrong_password_run(sasl_broker: SaslBroker, tmp_path_factory: pytest.TempPathFactory) -> WorkerExit:
     """A worker started with a wrong password, left alone until it exits or the bound passes."""
-    tmp = tmp_path_factory.mktemp("wrong-password")
-    tag = uuid.uuid4().hex[:8]
-    wrong = f"wrong-{uuid.uuid4().hex}"
-    deployment = Deployment(Broker(sasl_broker.sasl), prefix=f"w{tag}.", app_id=f"interceptor-wrong-{tag}", tmp=tmp)
-    worker = deployment.spawn_worker(**sasl_env("PLAIN", wrong), INTERCEPTOR_LOG_LEVEL="debug")
-    process, log_path = worker.process, worker.log_path
-    try:
-        returncode: int | None = process.wait(WRONG_PASSWORD_BOUND_S)
-    except subprocess.TimeoutExpired:
-        returncode = None
-        process.kill()
-        process.wait(10)
-    return WorkerExit(returncode, log_path.read_text(errors="replace"), wrong)
+    deployment = secure_deployment(sasl_broker.sasl, "wrong-password", tmp_path_factory.mktemp("wrong-password"))
+    env = {**sasl_env("PLAIN", WRONG_PASSWORD), "INTERCEPTOR_LOG_LEVEL": "debug"}
+    return run_until_exit(deployment, WRONG_PASSWORD_BOUND_S, env)
 
 
 @pytest.mark.timeout(200)
@@ -128,12 +90,8 @@ def test_a_wrong_password_stops_the_worker_instead_of_hanging(
     sasl_broker: SaslBroker, wrong_password_run: WorkerExit
 ) -> None:
     run = wrong_password_run
-    assert run.returncode is not None, (
-        f"the worker was still running {WRONG_PASSWORD_BOUND_S}s after the broker refused its login:\n{run.log[-3000:]}"
-    )
-    assert run.returncode != 0, f"the worker exited with 0 though it never logged in:\n{run.log[-3000:]}"
-    assert "Ready" not in run.log
-    assert run.wrong_password not in run.log, "the (wrong) SASL password appears in the worker's output"
+    assert_stopped_refused(run, WRONG_PASSWORD_BOUND_S, "the broker refused its login")
+    assert WRONG_PASSWORD not in run.log, "the (wrong) SASL password appears in the worker's output"
     assert sasl_broker.password not in run.log
 
 
@@ -176,6 +134,22 @@ def test_check_connection_names_the_cause_of_a_refused_connection(sasl_broker: S
         check_connection(
             Settings.from_env({"INTERCEPTOR_BROKER": sasl_broker.plaintext, **sasl_env("PLAIN", sasl_broker.password)})
         )
+
+
+@pytest.mark.timeout(120)
+def test_a_command_with_a_wrong_password_stops_at_once_naming_the_refused_login(sasl_broker: SaslBroker) -> None:
+    env = {
+        "INTERCEPTOR_BROKER": sasl_broker.sasl,
+        "INTERCEPTOR_TOPIC_PREFIX": f"c{uuid.uuid4().hex[:8]}.",
+        **sasl_env("SCRAM-SHA-256", WRONG_PASSWORD),
+    }
+    result = interceptor(env, "topics", "create", timeout=60)
+    assert_refused_at_once(
+        result,
+        f"SASL authentication as user '{USER}' with SCRAM-SHA-256 was refused by {sasl_broker.sasl}",
+        "check INTERCEPTOR_SASL_USERNAME and INTERCEPTOR_SASL_PASSWORD",
+    )
+    assert WRONG_PASSWORD not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from streams.errors import SettingsError
@@ -53,7 +55,85 @@ def test_a_private_ca_reaches_both_kinds_of_kafka_client() -> None:
         pytest.skip("no CA bundle at /etc/ssl/certs")
     settings = Settings.from_env({"INTERCEPTOR_SECURITY_PROTOCOL": "SSL", "INTERCEPTOR_SSL_CAFILE": str(ca)})
     assert settings.kafka_client_config()["ssl_cafile"] == str(ca)  # kafka-python: topic creation, the CLI
-    plain = Settings.from_env({"INTERCEPTOR_SSL_CAFILE": str(ca)})
-    assert "ssl_cafile" not in plain.kafka_client_config()  # PLAINTEXT: no TLS at all
     config = aiokafka_config(settings)
     assert "ssl_cafile" not in config and isinstance(config["ssl_context"], ssl.SSLContext)
+
+
+@pytest.fixture
+def pem_files(tmp_path: Path) -> dict[str, str]:
+    """Files that exist (their contents are checked only when a client is built: tests/integration/test_tls.py)."""
+    files = {}
+    for name in ("ca", "cert", "key"):
+        (tmp_path / f"{name}.pem").write_text(f"-- {name} --\n")
+        files[name] = str(tmp_path / f"{name}.pem")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("protocol", "tls_env", "message"),
+    [
+        ("PLAINTEXT", {"CAFILE": "ca"}, "INTERCEPTOR_SSL_CAFILE is set, but INTERCEPTOR_SECURITY_PROTOCOL=PLAINTEXT does not use TLS: set INTERCEPTOR_SECURITY_PROTOCOL=SSL (or SASL_SSL) to use TLS, or unset INTERCEPTOR_SSL_CAFILE"),
+        ("SASL_PLAINTEXT", {"CAFILE": "ca"}, "INTERCEPTOR_SSL_CAFILE is set, but INTERCEPTOR_SECURITY_PROTOCOL=SASL_PLAINTEXT does not use TLS: set INTERCEPTOR_SECURITY_PROTOCOL=SASL_SSL to use TLS"),
+        ("PLAINTEXT", {"CERTFILE": "cert", "KEYFILE": "key"}, "INTERCEPTOR_SSL_CERTFILE and INTERCEPTOR_SSL_KEYFILE are set, but INTERCEPTOR_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"),
+        ("PLAINTEXT", {"KEY_PASSWORD": "hunter2"}, "INTERCEPTOR_SSL_KEY_PASSWORD is set, but INTERCEPTOR_SECURITY_PROTOCOL=PLAINTEXT"),
+    ],
+)  # fmt: skip
+def test_tls_settings_without_a_tls_protocol_are_refused_not_ignored(
+    protocol: str, tls_env: dict[str, str], message: str, pem_files: dict[str, str]
+) -> None:
+    env = {"INTERCEPTOR_SECURITY_PROTOCOL": protocol, "INTERCEPTOR_SASL_MECHANISM": "PLAIN"}
+    if protocol == "PLAINTEXT":
+        del env["INTERCEPTOR_SASL_MECHANISM"]
+    env |= {f"INTERCEPTOR_SSL_{name}": pem_files.get(value, value) for name, value in tls_env.items()}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert message in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_client_certificate_reaches_kafka_python_and_its_password_stays_hidden(pem_files: dict[str, str]) -> None:
+    from streams.kafka_security import _KAFKA_PYTHON_SSL_KEYS
+
+    settings = Settings.from_env(
+        {
+            "INTERCEPTOR_SECURITY_PROTOCOL": "SSL",
+            "INTERCEPTOR_SSL_CAFILE": pem_files["ca"],
+            "INTERCEPTOR_SSL_CERTFILE": pem_files["cert"],
+            "INTERCEPTOR_SSL_KEYFILE": pem_files["key"],
+            "INTERCEPTOR_SSL_KEY_PASSWORD": "hunter2",
+        }
+    )
+    config = settings.kafka_client_config()
+    assert (config["ssl_certfile"], config["ssl_keyfile"], config["ssl_password"]) == (
+        pem_files["cert"],
+        pem_files["key"],
+        "hunter2",
+    )
+    assert set(_KAFKA_PYTHON_SSL_KEYS) <= set(config)  # aiokafka_config takes these out (aiokafka has no such names)
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(Settings.documented())
+    # without a password the key is not prompted for (None would let OpenSSL ask on the terminal)
+    no_password = Settings.from_env(
+        {"INTERCEPTOR_SECURITY_PROTOCOL": "SSL", "INTERCEPTOR_SSL_CERTFILE": pem_files["cert"]}
+    )
+    assert no_password.kafka_client_config()["ssl_password"] == ""
+
+
+@pytest.mark.parametrize(
+    ("tls_env", "message"),
+    [
+        ({"CAFILE": "/nowhere/ca.pem"}, "INTERCEPTOR_SSL_CAFILE: no such file: /nowhere/ca.pem"),
+        ({"CERTFILE": "/nowhere/client.pem"}, "INTERCEPTOR_SSL_CERTFILE: no such file: /nowhere/client.pem"),
+        ({"CERTFILE": "cert", "KEYFILE": "/nowhere/client.key"}, "INTERCEPTOR_SSL_KEYFILE: no such file: /nowhere/client.key"),
+        ({"KEYFILE": "key"}, "INTERCEPTOR_SSL_KEYFILE needs INTERCEPTOR_SSL_CERTFILE, the client certificate of the key"),
+        ({"KEY_PASSWORD": "hunter2"}, "INTERCEPTOR_SSL_KEY_PASSWORD needs INTERCEPTOR_SSL_CERTFILE"),
+    ],
+)  # fmt: skip
+def test_client_certificate_settings_say_which_variable(
+    tls_env: dict[str, str], message: str, pem_files: dict[str, str]
+) -> None:
+    env = {"INTERCEPTOR_SECURITY_PROTOCOL": "SSL"}
+    env |= {f"INTERCEPTOR_SSL_{name}": pem_files.get(value, value) for name, value in tls_env.items()}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert message in str(raised.value)
+    assert "hunter2" not in str(raised.value)
