@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rules.features import REGISTRY
+from rules.ruleset import default_ruleset_path, load_ruleset
 from streams.cli.main import main
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -20,7 +21,9 @@ def run(*args: str):
 def test_check_accepts_the_default_ruleset() -> None:
     result = run("check")
     assert result.exit_code == 0
-    assert result.output.startswith("OK: 18 rules (1 shadow), version telecom-default-")
+    ruleset = load_ruleset(default_ruleset_path())
+    shadow = sum(1 for rule in ruleset.rules if rule.shadow)
+    assert result.output.startswith(f"OK: {len(ruleset.rules)} rules ({shadow} shadow), version {ruleset.version}")
 
 
 def test_check_reports_every_problem_with_its_place_and_exits_1(tmp_path: Path) -> None:
