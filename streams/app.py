@@ -8,7 +8,9 @@ partition N of both to one worker: the one that holds that payer's state and ope
 
 Offsets are committed only after the output of the batches before them is delivered and, with checkpoints,
 after the state holding those batches is saved; the same happens when a rebalance takes partitions away.
-Delivery is at-least-once and a restart resumes from consistent state.
+Delivery is at-least-once and a restart resumes from consistent state. A checkpoint stops the worker only
+while the state is read into bytes; writing them (and the commit after it) runs in the background, one
+checkpoint at a time, in order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import faust
 import mode
@@ -35,7 +38,7 @@ from streams.producer import KafkaOutput, Output
 from streams.reload import ReloadResult, RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
-from streams.snapshot import checkpoint_path, save
+from streams.snapshot import checkpoint_path, serialize, write
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,9 @@ class Interceptor(mode.Service):
         self.started_ms = int(time.time() * 1000)
         self._last_save = time.monotonic()
         self._changed = False  # state or offsets moved since the last save and commit
+        # checkpoint files are written by one thread, so they land in the order they were taken
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self._checkpointing: asyncio.Task[None] | None = None  # the write (and commit) in the background
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     # --- lifecycle -----------------------------------------------------------------------------------------
@@ -115,6 +121,9 @@ class Interceptor(mode.Service):
         # the batch in hand finishes first; then its output is delivered and, with checkpoints, saved
         async with self.consumer.batch_lock:
             await self._save_and_commit(final=True)
+        if self._checkpointing is not None:
+            self._checkpointing.cancel()  # an older checkpoint: written already, its commit is covered
+        self._writer.shutdown(wait=True)
 
     async def on_shutdown(self) -> None:
         await self.handoff.stop()
@@ -190,10 +199,50 @@ class Interceptor(mode.Service):
 
     # --- checkpoints, commits, rebalances -------------------------------------------------------------------
 
-    def take_checkpoint(self) -> bool:
-        """Save the state; False when the disk refused (full, read-only): then nothing may be committed."""
+    async def _save_and_commit(self, final: bool = False) -> None:
+        """Every checkpoint interval (or second, without checkpoints), and when `final`: save the state, wait
+        for the output to be delivered, then commit what was processed. Call with `batch_lock` held.
+
+        With checkpoints, the state is read into bytes here, and the bytes are written and the offsets
+        committed in the background (`_write_and_commit`), unless `final`: a rebalance or a stop waits for
+        its checkpoint and commit. While one checkpoint is being written the next one is not started."""
+        interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
+        writing = self._checkpointing is not None and not self._checkpointing.done()
+        if final and writing:
+            self._changed = True  # a checkpoint still in the background: take one more, and wait for it
+        if not self._changed or (not final and time.monotonic() - self._last_save < interval):
+            return
+        if not self.settings.checkpoint_interval_s:
+            self._last_save = time.monotonic()
+            await self.output.delivered()
+            await self.consumer.commit()
+            self._changed = False
+            return
+        if writing and not final:
+            return
+        self._last_save = time.monotonic()
+        started = time.perf_counter()
+        data = serialize(self.pipeline.engine, self.pipeline.decision_log)
+        self.metrics.checkpoint_pause_seconds.observe(time.perf_counter() - started)
+        job = self._write_and_commit(data, dict(self.consumer.processed), self.consumer.generation, started, final)
+        self._changed = False
+        if final:
+            await job
+        else:
+            self._checkpointing = asyncio.ensure_future(self._in_background(job))
+
+    async def _in_background(self, job: Awaitable[None]) -> None:
         try:
-            seconds = save(self.checkpoint_file, self.pipeline.engine, self.pipeline.decision_log)
+            await job
+        except Exception as exc:  # a delivery or commit error stops the worker, as in the consume loop
+            await self.crash(exc)
+
+    async def _write_and_commit(
+        self, data: bytes, processed: dict[TopicPartition, int], generation: int, started: float, final: bool
+    ) -> None:
+        """Write a checkpoint taken when `processed` was processed; then deliver and commit up to there."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, write, self.checkpoint_file, data)
         except OSError as exc:
             self.metrics.checkpoint_failures.inc()
             log.error(
@@ -202,22 +251,18 @@ class Interceptor(mode.Service):
                 self.checkpoint_file,
                 exc,
             )
-            return False
-        self.metrics.checkpoint_seconds.observe(seconds)
-        return True
-
-    async def _save_and_commit(self, final: bool = False) -> None:
-        """Every checkpoint interval (or second, without checkpoints), and when `final`: save the state, wait
-        for the output to be delivered, then commit what was processed. Call with `batch_lock` held."""
-        interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
-        if not self._changed or (not final and time.monotonic() - self._last_save < interval):
+            self._changed = True  # try again at the next interval
             return
-        self._last_save = time.monotonic()
-        if self.settings.checkpoint_interval_s and not self.take_checkpoint():
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+        if final:  # the caller holds batch_lock
+            await self.output.delivered()
+            await self.consumer.commit(processed)
             return
-        await self.output.delivered()
-        await self.consumer.commit()
-        self._changed = False
+        async with self.consumer.batch_lock:  # commits never run into a batch or a rebalance
+            if generation != self.consumer.generation:
+                return  # partitions moved meanwhile: the revoke delivered and committed past this checkpoint
+            await self.output.delivered()
+            await self.consumer.commit(processed)
 
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Partitions leave this worker: deliver and commit everything decided for them before anyone else

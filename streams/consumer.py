@@ -104,11 +104,14 @@ class BatchConsumer:
             if r.offset + 1 > self.processed.get(tp, -1):
                 self.processed[tp] = r.offset + 1
 
-    async def commit(self) -> int:
-        """Commit the processed offsets of the partitions still assigned; returns how many partitions moved."""
+    async def commit(self, processed: dict[TopicPartition, int] | None = None) -> int:
+        """Commit the processed offsets (or those of an earlier moment, `processed`) of the partitions still
+        assigned, never moving one back; returns how many partitions moved."""
         assigned = self._consumer.assignment()
         offsets = {
-            tp: offset for tp, offset in self.processed.items() if tp in assigned and self.committed.get(tp) != offset
+            tp: offset
+            for tp, offset in (self.processed if processed is None else processed).items()
+            if tp in assigned and offset > self.committed.get(tp, -1)
         }
         if not offsets:
             return 0

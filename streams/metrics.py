@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from streams.errors import EventError
@@ -38,6 +39,7 @@ LATENCY_BUCKETS = (
     10.0,
     30.0,
 )
+CHECKPOINT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNKNOWN_CHANNEL = "unknown"
 INTERCEPTING = frozenset({"hold", "block"})
@@ -113,8 +115,14 @@ class Metrics:
         )
         self.checkpoint_seconds = Histogram(
             "interceptor_checkpoint_seconds",
-            "Time to write one state checkpoint.",
-            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            "Time to take one state checkpoint, from reading the state to the file on disk.",
+            buckets=CHECKPOINT_BUCKETS,
+            registry=registry,
+        )
+        self.checkpoint_pause_seconds = Histogram(
+            "interceptor_checkpoint_pause_seconds",
+            "Time decisions stop for one checkpoint (the state read into bytes; the write runs in the background).",
+            buckets=CHECKPOINT_BUCKETS,
             registry=registry,
         )
         self.checkpoint_failures = Counter(
@@ -246,8 +254,8 @@ class Metrics:
                 self._intercepted(txn, verdict, tags or {})
         for error in dead:
             self.dead_letters.labels(topic, error.reason_class).inc()
-        for ms in received_ms:
-            self.decision_latency.observe(max(0, now_ms - ms) / 1000)
+        if received_ms:
+            observe_many(self.decision_latency, np.maximum(0, now_ms - np.asarray(received_ms, np.int64)) / 1000)
         if transactions or dead:
             self.batch_size.observe(len(transactions) + len(dead))
             self.processing_latency.observe(seconds)
@@ -276,3 +284,19 @@ class Metrics:
         for tag in seen_tags:
             self.tag_intercepted.labels(tag).inc()
             self.tag_intercepted_amount.labels(tag, txn.currency).inc(txn.amount)
+
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every v of a batch, one counter step per bucket instead of one call per value.
+
+    prometheus-client has no bulk observe, and one call per decision cost the worker a fifth of its throughput.
+    This adds to the histogram's own bucket counters and sum, as `observe` does (an observation goes to the
+    first bucket whose upper bound is >= it); tests/unit/test_metrics.py checks it against `observe`."""
+    if len(values) == 0:
+        return
+    bounds = histogram._upper_bounds  # private: see the docstring
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, n in zip(histogram._buckets, counts.tolist(), strict=True):
+        if n:
+            bucket.inc(n)
+    histogram._sum.inc(float(np.sum(values)))

@@ -50,10 +50,17 @@ def iso_utc(ms: int) -> str:
 
 
 def encode_decision(
-    txn: Transaction, verdict: Verdict, ruleset: str, received_ms: int, now_ms: int, hold: Hold | None = None
+    txn: Transaction,
+    verdict: Verdict,
+    ruleset: str,
+    received_ms: int,
+    now_ms: int,
+    hold: Hold | None = None,
+    decided_at: str | None = None,
 ) -> bytes:
     """The `decisions` record. latency_ms runs from the record's Kafka timestamp to the decision; a hold
-    decision carries the hold's terms, so a worker taking the partition over can keep it open."""
+    decision carries the hold's terms, so a worker taking the partition over can keep it open. `decided_at`
+    is `iso_utc(now_ms)`, which a batch formats once for all its decisions."""
     return orjson.dumps(
         {
             "kind": "decision",
@@ -68,7 +75,7 @@ def encode_decision(
             "ruleset": ruleset,
             "amount": txn.amount,
             "currency": txn.currency,
-            "decided_at": iso_utc(now_ms),
+            "decided_at": decided_at or iso_utc(now_ms),
             "latency_ms": max(0, now_ms - received_ms),
             "hold": None
             if hold is None

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -32,6 +32,7 @@ from streams.outputs import (
     encode_decision,
     encode_hold_outcome,
     encode_mule_report,
+    iso_utc,
 )
 
 _OPEN_HOLDS = REGISTRY.column("payer.open_holds")
@@ -47,8 +48,7 @@ class Scorer(Protocol):
     def score(self, transactions: Sequence[Transaction], features: np.ndarray) -> list[Verdict]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OutMessage:
+class OutMessage(NamedTuple):  # a tuple: one or two per transaction, made far faster than a frozen dataclass
     topic: str
     key: bytes | None
     value: bytes
@@ -83,8 +83,9 @@ class Topics:
 
 
 def fingerprint_of(txn: Transaction) -> int:
-    """A content digest that is the same in every process (Python's hash() of text is not)."""
-    return int.from_bytes(hashlib.blake2b(repr(txn).encode(), digest_size=8).digest(), "big")
+    """A digest of the transaction's decoded fields (so the same content written differently, "100" or 100.0,
+    is the same transaction), the same in every process (Python's hash() of text is not)."""
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(tuple(txn)), digest_size=8).digest(), "big")
 
 
 class TransactionPipeline:
@@ -199,9 +200,10 @@ class TransactionPipeline:
         if self.recent is not None:
             self.recent.add(features)
         version = self.scorer.version
+        decided_at = iso_utc(now_ms)
         for txn, verdict, received_ms, partition in zip(transactions, verdicts, received, partitions, strict=True):
             key = txn.payer_account.encode()
-            value = encode_decision(txn, verdict, version, received_ms, now_ms, opened.get(txn.txn_id))
+            value = encode_decision(txn, verdict, version, received_ms, now_ms, opened.get(txn.txn_id), decided_at)
             alerted = verdict.action != "allow"
             out.messages.append(OutMessage(self.topics.decisions, key, value, partition))
             if alerted:

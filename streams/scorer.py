@@ -36,6 +36,9 @@ class RulesetScorer:
         self.tags = {rule.id: rule.tags for rule in ruleset.rules}
         self.kernel_seconds = 0.0  # time of the last kernel call, for the metrics
         self._columns = [[REGISTRY.column(f) for f in rule.features] for rule in ruleset.rules]
+        # verdicts without reasons, one object per (action, score): most transactions share one, and a verdict
+        # is immutable
+        self._plain: dict[tuple[int, float], Verdict] = {}
 
     @property
     def version(self) -> str:
@@ -49,8 +52,10 @@ class RulesetScorer:
         started = time.perf_counter()
         result = score_batch(self.ruleset.program, features)
         self.kernel_seconds = time.perf_counter() - started
+        plain = self._plain
         verdicts = [
-            Verdict(ACTIONS[a], float(s)) for a, s in zip(result.action.tolist(), result.score.tolist(), strict=True)
+            plain.get(key) or plain.setdefault(key, Verdict(ACTIONS[key[0]], key[1]))
+            for key in zip(result.action.tolist(), result.score.tolist(), strict=True)
         ]
         rules = self.ruleset.rules
         for i in np.flatnonzero(result.fired.any(axis=1)).tolist():

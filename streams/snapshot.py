@@ -5,7 +5,9 @@ never run ahead of the newest checkpoint. After a crash the worker loads the che
 what came after the commit: the decision log answers what was already decided (identical records) and the
 feature state records each txn_id once, so the state ends as if the run had not been interrupted.
 
-The file is written atomically (temporary file, fsync, rename). It is a pickle whose bulk is the numpy arrays
+Taking a checkpoint has two steps: `serialize` reads the state into bytes (between two batches, on the event
+loop: the state must not change while it is read), and `write` puts them on disk atomically (temporary file,
+fsync, rename), in a thread while the worker goes on deciding. The file is a pickle whose bulk is the numpy arrays
 of the columnar state (streams/features/store.py), written as raw buffers: load checkpoints only from the
 worker's own data directory, never from elsewhere.
 """
@@ -23,7 +25,9 @@ from streams.dedup import DecisionLog
 from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
-FORMAT = 4  # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar
+# 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar feature state;
+# 5: the decision log as columns, fingerprints of the transaction's fields
+FORMAT = 5
 
 
 @dataclass
@@ -38,20 +42,30 @@ def checkpoint_path(data_dir: str, app_id: str) -> Path:
     return Path(data_dir) / f"{app_id}.checkpoint"
 
 
-def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
-    """Write a checkpoint; returns the seconds it took."""
-    started = time.perf_counter()
+def serialize(engine: FeatureEngine, decision_log: DecisionLog) -> bytes:
+    """The checkpoint of this state, as the bytes `write` puts on disk."""
+    return pickle.dumps(Checkpoint(engine, decision_log, time.time()), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def write(path: Path, data: bytes) -> None:
+    """Replace the checkpoint at `path` with `data` atomically; OSError (full disk...) leaves the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("wb") as f:
-            pickle.dump(Checkpoint(engine, decision_log, time.time()), f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk keeps the last good checkpoint and gets its space back
         raise
+
+
+def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
+    """Serialize and write a checkpoint in one go; returns the seconds it took."""
+    started = time.perf_counter()
+    write(path, serialize(engine, decision_log))
     return time.perf_counter() - started
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import orjson
 
 from streams.dedup import DecisionLog, Remembered
@@ -52,3 +54,19 @@ def test_holds_decided_and_not_closed_in_the_partition_are_still_open() -> None:
         "block",
         ("r1",),
     )
+
+
+def test_a_checkpointed_decision_log_answers_as_before() -> None:
+    # what a restarted worker reads back: the same decisions in the same order (oldest forgotten first), the
+    # fingerprints that catch a reused txn_id (full 64-bit digests) and those learnt from `decisions` (None)
+    log = DecisionLog(capacity=3)
+    for i, fingerprint in enumerate((2**64 - 1, None, 0, 12345)):
+        log.put(f"t{i}", Remembered(fingerprint, orjson.dumps({"txn_id": f"t{i}", "n": "x" * i}), i % 2 == 0))
+    restored = pickle.loads(pickle.dumps(log))
+    assert [(t, restored.get(t)) for t in ("t0", "t1", "t2", "t3")] == [
+        (t, log.get(t)) for t in ("t0", "t1", "t2", "t3")
+    ]
+    assert restored.get("t0") is None and restored.get("t1") == Remembered(None, log.get("t1").decision, False)
+    restored.put("t4", Remembered(1, b"{}", False))  # the capacity came back too: t1 goes
+    assert restored.get("t1") is None and len(restored) == 3
+    assert len(pickle.loads(pickle.dumps(DecisionLog()))) == 0

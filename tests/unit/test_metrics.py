@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import orjson
-from prometheus_client import CollectorRegistry
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 
-from streams.metrics import Metrics
+from streams.metrics import LATENCY_BUCKETS, Metrics, observe_many
 from streams.outputs import RawRecord, Reason, Verdict
 from streams.pipeline import Topics, TransactionPipeline
 
@@ -82,3 +86,20 @@ def test_no_label_carries_an_account_phone_or_transaction_id() -> None:
     labels = {v for family in registry.collect() for s in family.samples for v in s.labels.values()}
     assert labels.isdisjoint({"txn-secret", "A", "B"})
     assert "CNY" in labels  # the labels were collected at all
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), max_size=50))
+def test_a_batch_of_latencies_shows_in_the_histogram_as_one_by_one_observations(values: list[float]) -> None:
+    # values right on bucket bounds included: an observation equal to a bound belongs to that bucket
+    values = [*values, LATENCY_BUCKETS[len(values) % len(LATENCY_BUCKETS)]]
+    one_by_one, batched = CollectorRegistry(), CollectorRegistry()
+    expected = Histogram("h", "h", buckets=LATENCY_BUCKETS, registry=one_by_one)
+    for v in values:
+        expected.observe(v)
+    observe_many(Histogram("h", "h", buckets=LATENCY_BUCKETS, registry=batched), np.array(values))
+    for bound in (*LATENCY_BUCKETS, float("inf")):
+        le = "+Inf" if bound == float("inf") else str(bound)
+        assert batched.get_sample_value("h_bucket", {"le": le}) == one_by_one.get_sample_value("h_bucket", {"le": le})
+    assert batched.get_sample_value("h_count") == len(values)
+    assert batched.get_sample_value("h_sum") == pytest.approx(one_by_one.get_sample_value("h_sum"))
