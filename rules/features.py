@@ -111,6 +111,14 @@ _FEATURES: tuple[Feature, ...] = (
         "Age of the payee's account (from payee_account_opened); missing when not sent.",
     ),
     Feature(
+        "payee.amount_ratio_to_largest_inflow_30d",
+        _N,
+        "ratio",
+        "This amount divided by the largest transfer the payee received from anyone in the last 30 days (to be "
+        "exact: in the current 10-day period of the calendar and the three before it, so 30 to 40 days); missing "
+        "when it received nothing in that time that this bank saw.",
+    ),
+    Feature(
         "payee.pass_through_30m",
         _N,
         "share 0-1",

@@ -26,8 +26,8 @@ from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
 # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar feature state;
-# 5: the decision log as columns, fingerprints of the transaction's fields
-FORMAT = 5
+# 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period
+FORMAT = 6
 
 
 @dataclass

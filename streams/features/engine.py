@@ -138,6 +138,7 @@ class FeatureEngine:
             np.array([stable_hash(t.txn_id) for t in transactions], np.int64),
             store.acc_i,
             store.acc_mean,
+            store.acc_inmax,
             store.tr_i,
             store.tr_amount,
             store.tr_free,

@@ -41,7 +41,8 @@ MINUTE_MS = 60_000
     C_DISTINCT_24H,
     C_INFLOW_24H,
     C_PASS_THROUGH,
-) = range(20)
+    C_RATIO_LARGEST_INFLOW,
+) = range(21)
 KERNEL_FEATURES = (
     "payer.account_age_days",
     "payer.txn_count_1h",
@@ -63,12 +64,20 @@ KERNEL_FEATURES = (
     "payee.distinct_payers_24h",
     "payee.inflow_24h",
     "payee.pass_through_30m",
+    "payee.amount_ratio_to_largest_inflow_30d",
 )
 
 # account columns (int64 matrix `acc_i`, float64 vector `acc_mean`)
 A_SEEN, A_OUT_COUNT, A_LAST_OUT, A_LAST_ACT, A_OPENED, A_OUT_HEAD, A_IN_HEAD, A_KNOWN_HEAD, A_KNOWN_N = range(9)
 A_DEV_HEAD, A_DEV_N = 9, 10
-ACCOUNT_FIELDS = 11
+# the largest inflow of each of the last INFLOW_PERIODS calendar periods: slot k holds the period number
+# (ts // INFLOW_PERIOD_MS) at column A_IN_PERIOD + k and its largest inflow at `acc_inmax[:, k]`; a period goes
+# to slot period % INFLOW_PERIODS, replacing an older one there (an inflow of a period older than the one in its
+# slot is not kept)
+A_IN_PERIOD = 11
+INFLOW_PERIODS = 4
+INFLOW_PERIOD_MS = 10 * DAY_MS
+ACCOUNT_FIELDS = A_IN_PERIOD + INFLOW_PERIODS
 # transfer columns (int64 matrix `tr_i`, float64 vector `tr_amount`)
 T_TS, T_OTHER, T_TXN, T_NEW_PAYEE, T_NEXT = range(5)
 TRANSFER_FIELDS = 5
@@ -144,6 +153,7 @@ def featurize_and_record(
     txn,
     acc_i,
     acc_mean,
+    acc_inmax,
     tr_i,
     tr_amount,
     tr_free,
@@ -250,6 +260,9 @@ def featurize_and_record(
             row[cols[C_DISTINCT_24H]] = 0.0
             row[cols[C_INFLOW_24H]] = 0.0
         else:
+            largest = _largest_inflow(acc_i, acc_inmax, b, t)
+            if largest > 0:
+                row[cols[C_RATIO_LARGEST_INFLOW]] = amount[i] / largest
             in_ts, in_amount, in_other, _ = _window(tr_i, tr_amount, acc_i[b, A_IN_HEAD], t - DAY_MS, t)
             n_in = in_ts.shape[0]
             counters[4] += 1
@@ -290,15 +303,28 @@ def featurize_and_record(
                 row[cols[C_PASS_THROUGH]] = min(1.0, sent / inflow)
         # --- record ------------------------------------------------------------------------------------------
         _record(
-            i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, tr_i, tr_amount,
-            tr_free, kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees, max_known_devices,
+            i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, acc_inmax, tr_i,
+            tr_amount, tr_free, kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees,
+            max_known_devices,
         )  # fmt: skip
 
 
 @njit(cache=True)
+def _largest_inflow(acc_i, acc_inmax, account, t):
+    """The largest inflow kept for the period of `t` and the INFLOW_PERIODS - 1 before it; 0.0 when none."""
+    period = t // INFLOW_PERIOD_MS
+    largest = 0.0
+    for k in range(INFLOW_PERIODS):
+        p = acc_i[account, A_IN_PERIOD + k]
+        if p != NONE and p > period - INFLOW_PERIODS and p <= period and acc_inmax[account, k] > largest:
+            largest = acc_inmax[account, k]
+    return largest
+
+
+@njit(cache=True)
 def _record(
-    i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, tr_i, tr_amount, tr_free,
-    kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees, max_known_devices,
+    i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, acc_inmax, tr_i, tr_amount,
+    tr_free, kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees, max_known_devices,
 ):  # fmt: skip
     acc_i[a, A_SEEN] = 1
     acc_i[b, A_SEEN] = 1
@@ -330,6 +356,14 @@ def _record(
         kn_largest[known] = max(kn_largest[known], amount[i])
     # inflow of the payee
     _insert(tr_i, tr_amount, tr_free, counters, acc_i, b, A_IN_HEAD, t, amount[i], a, txn[i], False)
+    period = t // INFLOW_PERIOD_MS
+    k = period % INFLOW_PERIODS
+    kept = acc_i[b, A_IN_PERIOD + k]
+    if kept == period:
+        acc_inmax[b, k] = max(acc_inmax[b, k], amount[i])
+    elif kept < period:  # NONE is below every period
+        acc_i[b, A_IN_PERIOD + k] = period
+        acc_inmax[b, k] = amount[i]
     if acc_i[b, A_LAST_ACT] == NONE or t > acc_i[b, A_LAST_ACT]:
         acc_i[b, A_LAST_ACT] = t
     # device

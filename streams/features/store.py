@@ -2,6 +2,8 @@
 
 - `acc_i` / `acc_mean`: one row per account (seen, outgoing count and running mean, latest outgoing and latest
   activity time, opening date, the heads of its chains, how many payees and devices it knows).
+- `acc_inmax`: per account, the largest inflow of each of the last four 10-day periods (their period numbers
+  are in `acc_i`), for payee.amount_ratio_to_largest_inflow_30d.
 - `tr_i` / `tr_amount`: a pool of transfer slots. Each account chains its outgoing and incoming transfers of the
   last 24 h plus the allowed lateness, newest first; pruned slots go back to a free list.
 - `kn_i` / `kn_largest`: a pool of "known" entries chained per account: payees it paid (first, last time,
@@ -21,6 +23,7 @@ from streams.features.kernels import (
     A_DEV_HEAD,
     A_DEV_N,
     A_IN_HEAD,
+    A_IN_PERIOD,
     A_KNOWN_HEAD,
     A_KNOWN_N,
     A_LAST_ACT,
@@ -31,6 +34,7 @@ from streams.features.kernels import (
     A_SEEN,
     ACCOUNT_FIELDS,
     END,
+    INFLOW_PERIODS,
     K_FIRST,
     K_KEY,
     K_LAST,
@@ -58,6 +62,7 @@ class AccountStore:
         self.index: dict[str, int] = {}
         self.acc_i = _account_rows(accounts)
         self.acc_mean = np.zeros(accounts, np.float64)
+        self.acc_inmax = np.zeros((accounts, INFLOW_PERIODS), np.float64)
         self.tr_i = np.zeros((transfers, TRANSFER_FIELDS), np.int64)
         self.tr_amount = np.zeros(transfers, np.float64)
         self.tr_free = np.arange(transfers - 1, -1, -1, dtype=np.int64)
@@ -104,6 +109,7 @@ class AccountStore:
         acc_i[:size] = self.acc_i
         self.acc_i = acc_i
         self.acc_mean = np.concatenate([self.acc_mean, np.zeros(new - size)])
+        self.acc_inmax = np.concatenate([self.acc_inmax, np.zeros((new - size, INFLOW_PERIODS))])
         self.mark = np.concatenate([self.mark, np.zeros(new - size, np.int64)])
 
     # --- reading the state back (tests, tools) ----------------------------------------------------------
@@ -113,7 +119,7 @@ class AccountStore:
         a = self.index.get(account)
         if a is None or self.acc_i[a, A_SEEN] != 1:
             return None
-        names = {row: name for name, row in self.index.items()}
+        names = self._names()
         row = self.acc_i[a]
 
         def chain(head: int) -> list[tuple[int, float, str, int, bool]]:
@@ -149,7 +155,18 @@ class AccountStore:
             "opened_ms": time(A_OPENED),
             "known_payees": known(int(row[A_KNOWN_HEAD]), True),
             "known_devices": {k: v[1] for k, v in known(int(row[A_DEV_HEAD]), False).items()},
+            "largest_inflows": [
+                None if row[A_IN_PERIOD + k] == NONE else (int(row[A_IN_PERIOD + k]), float(self.acc_inmax[a, k]))
+                for k in range(INFLOW_PERIODS)
+            ],
         }
+
+    def _names(self) -> dict[int, str]:
+        """Account of each row, kept between calls (rows are never renumbered; new ones are appended)."""
+        names: dict[int, str] = getattr(self, "_names_by_row", {})
+        if len(names) != len(self.index):
+            names = self._names_by_row = {row: name for name, row in self.index.items()}
+        return names
 
     def accounts(self) -> list[str]:
         """Accounts that took part in a transfer."""
@@ -160,8 +177,8 @@ class AccountStore:
         """Memory held by the arrays (the account index's strings come on top)."""
         return sum(
             a.nbytes
-            for a in (self.acc_i, self.acc_mean, self.tr_i, self.tr_amount, self.tr_free, self.kn_i,
-                      self.kn_largest, self.kn_free, self.mark)
+            for a in (self.acc_i, self.acc_mean, self.acc_inmax, self.tr_i, self.tr_amount, self.tr_free,
+                      self.kn_i, self.kn_largest, self.kn_free, self.mark)
         )  # fmt: skip
 
     # --- pickling: only the rows in use -----------------------------------------------------------------
@@ -176,6 +193,7 @@ class AccountStore:
             "index": self.index,
             "acc_i": acc_i,
             "acc_mean": self.acc_mean[:n].copy(),
+            "acc_inmax": self.acc_inmax[:n].copy(),
             "tr_i": tr_i,
             "tr_amount": tr_amount,
             "kn_i": kn_i,
@@ -197,6 +215,7 @@ class AccountStore:
 def _account_rows(n: int) -> np.ndarray:
     rows = np.zeros((n, ACCOUNT_FIELDS), np.int64)
     rows[:, [A_LAST_OUT, A_LAST_ACT, A_OPENED]] = NONE
+    rows[:, A_IN_PERIOD : A_IN_PERIOD + INFLOW_PERIODS] = NONE
     rows[:, [A_OUT_HEAD, A_IN_HEAD, A_KNOWN_HEAD, A_DEV_HEAD]] = END
     rows[:, [A_SEEN, A_OUT_COUNT, A_KNOWN_N, A_DEV_N]] = 0
     return rows

@@ -1,6 +1,12 @@
 """Simulated bank customers and their honest activity, including the honest look-alikes of fraud.
 
 Everything is drawn from one `random.Random(seed)`, so a seed reproduces the same feed.
+
+What the bank knows, as a bank would: the opening date of an account is sent (`payer_account_opened`,
+`payee_account_opened`) exactly when the account is one of the bank's own (its customers, the merchants it
+serves, the mule accounts opened with it); accounts at other banks come without one, honest or not
+(`Feed.on_us`). Honest young accounts exist in realistic numbers: new customers, people who just moved,
+students.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ class SimConfig:
     split_limit: float = 50_000.0
     lookalikes: bool = True
     merchants: int = 60
+    on_us_payees: float = 0.3  # share of a customer's payees that are customers of the same bank
+    new_customers: float = 0.05  # share of customers whose account is under 90 days old (new, just moved)
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Feed:
         self.calls: list[dict] = []
         self.labels: list[dict] = []
         self.truth: dict[str, str] = {}  # txn_id -> typology, for fraud only
+        self.on_us: dict[str, str] = {}  # the bank's own accounts -> opening date (ISO): the only ones it knows
         self._n = 0
 
     def transfer(
@@ -63,9 +72,11 @@ class Feed:
         *,
         device: str | None = None,
         channel: str = "mobile",
-        payee_opened: str | None = None,
         typology: str | None = None,
+        role: str = "victim",
     ) -> dict:
+        """A transfer; the opening dates of the bank's own accounts go with it, other banks' stay unknown.
+        A fraud transfer is labelled with its payer's role: `victim` (the person scammed) or `mule`."""
         self._n += 1
         txn = {
             "txn_id": f"t{self._n:08d}",
@@ -77,17 +88,15 @@ class Feed:
             "channel": channel,
         }
         if isinstance(payer, Customer):
-            txn |= {
-                "payer_phone": payer.phone,
-                "device_id": device or payer.device,
-                "payer_account_opened": payer.opened,
-            }
-        if payee_opened:
-            txn["payee_account_opened"] = payee_opened
+            txn |= {"payer_phone": payer.phone, "device_id": device or payer.device}
+        if txn["payer_account"] in self.on_us:
+            txn["payer_account_opened"] = self.on_us[txn["payer_account"]]
+        if payee in self.on_us:
+            txn["payee_account_opened"] = self.on_us[payee]
         self.transactions.append(txn)
         if typology:
             self.truth[txn["txn_id"]] = typology
-            self.labels.append({"txn_id": txn["txn_id"], "verdict": "fraud", "role": "victim", "typology": typology})
+            self.labels.append({"txn_id": txn["txn_id"], "verdict": "fraud", "role": role, "typology": typology})
         return txn
 
     def call(self, started: int, callee: Customer, caller: str, risk: str, duration_s: float) -> None:
@@ -109,9 +118,10 @@ def make_customers(cfg: SimConfig, rng: random.Random, merchants: list[str]) -> 
     for i in range(cfg.customers):
         years = rng.uniform(0.5, 15)
         student = cfg.lookalikes and rng.random() < 0.03
-        opened_days = rng.randint(2, 20) if student else int(years * 365)
+        young = cfg.lookalikes and rng.random() < cfg.new_customers  # a new customer, or one who just moved here
+        opened_days = rng.randint(2, 20) if student else rng.randint(1, 90) if young else int(years * 365)
         opened = _iso_date(cfg.start_ms - opened_days * DAY_MS)
-        payees = [_account("6217", rng.randrange(10**10)) for _ in range(rng.randint(2, 6))]
+        payees = [_payee(cfg, rng, i) for _ in range(rng.randint(2, 6))]
         payees += rng.sample(merchants, 3)
         scale = math.exp(rng.gauss(math.log(300), 0.9))
         people.append(
@@ -143,7 +153,7 @@ def honest_activity(
                 elif rng.random() < 0.92:
                     feed.transfer(ts, c, rng.choice(c.payees), c.scale * math.exp(rng.gauss(0, 0.6)))
                 else:  # an ordinary new payee (a new shop, a friend)
-                    payee = _account("6217", rng.randrange(10**10))
+                    payee = _payee(cfg, rng, int(c.account[4:]))
                     c.payees.append(payee)
                     feed.transfer(ts, c, payee, c.scale * math.exp(rng.gauss(0, 0.5)), channel="online")
             if rng.random() < 0.02:  # an ordinary call from abroad or a virtual number (delivery, bank, spam)
@@ -162,27 +172,54 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
         feed.call(ts - 20 * MINUTE_MS, c, f"+852{rng.randrange(10**8)}", "overseas", rng.uniform(300, 1500))
         payee = rng.choice(c.payees) if rng.random() < 0.7 else _account("6217", rng.randrange(10**10))
         feed.transfer(ts, c, payee, rng.uniform(3000, 30000))
-    # large one-off payments to new payees: deposits, tuition, a car
+    # large one-off payments to new payees: deposits, tuition, a car (a quarter to another customer of the bank)
     for c in rng.sample(people, max(1, n // 80)):
         ts = cfg.start_ms + rng.randrange(span)
-        feed.transfer(ts, c, _account("6228", rng.randrange(10**10)), rng.uniform(20000, 300000), channel="online")
-    # students with new accounts topped up by two or three relatives
+        payee = rng.choice(people).account if rng.random() < 0.25 else _account("6228", rng.randrange(10**10))
+        feed.transfer(ts, c, payee, rng.uniform(20000, 300000), channel="online")
+    # students with new accounts topped up by two or three relatives (some send a term's rent: thousands)
     for c in (p for p in people if p.student):
         ts = cfg.start_ms + rng.randrange(span)
         for k in range(rng.randint(2, 3)):
+            amount = rng.uniform(3000, 10000) if rng.random() < 0.3 else rng.uniform(300, 3000)
             feed.transfer(
-                ts + k * rng.randrange(HOUR_MS),
-                _account("6225", rng.randrange(10**10)),
-                c.account,
-                rng.uniform(500, 3000),
+                ts + k * rng.randrange(HOUR_MS), _account("6225", rng.randrange(10**10)), c.account, amount,
                 channel="online",
-                payee_opened=c.opened,
-            )
+            )  # fmt: skip
+    # people who just moved here bring their money from their old bank (a young account receiving thousands)
+    recent = _iso_date(cfg.start_ms - 90 * DAY_MS)
+    for c in people:
+        if c.opened > recent and not c.student and rng.random() < 0.5:
+            ts = cfg.start_ms + rng.randrange(span)
+            old_bank = _account("6226", rng.randrange(10**10))
+            feed.transfer(ts, old_bank, c.account, rng.uniform(3000, 40000), channel="online")
+    # rent at the start of the month: landlords paid thousands by one to four tenants within two days
+    for c in rng.sample(people, max(1, n // 100)):
+        for _ in range(rng.randint(1, 4)):
+            tenant = rng.choice(people) if rng.random() < 0.3 else _account("6217", rng.randrange(10**10))
+            ts = cfg.start_ms + rng.randrange(min(span, 2 * DAY_MS))
+            feed.transfer(ts, tenant, c.account, rng.uniform(1500, 9000), channel="online")
+    # a collection among friends or family (a wedding gift, a shared trip, a flat deposit split): three to six
+    # people each send one person a few thousand within a few hours, most of them paying that person first time
+    for c in rng.sample(people, max(1, n // 250)):
+        ts = cfg.start_ms + rng.randrange(span)
+        for _ in range(rng.randint(3, 6)):
+            giver = rng.choice(people) if rng.random() < 0.4 else _account("6225", rng.randrange(10**10))
+            amount = math.exp(rng.gauss(math.log(2500), 0.6))
+            feed.transfer(ts + rng.randrange(3 * HOUR_MS), giver, c.account, amount, channel="mobile")
     # small shops paid by many distinct people (already in honest activity via merchants); shops pay suppliers
     for m in merchants:
         for day in range(cfg.days):
             ts = cfg.start_ms + day * DAY_MS + 20 * HOUR_MS
             feed.transfer(ts, m, _account("6260", rng.randrange(1000)), rng.uniform(2000, 8000), channel="online")
+
+
+def _payee(cfg: SimConfig, rng: random.Random, me: int) -> str:
+    """A person a customer pays: another customer of the bank (on-us) or an account at another bank."""
+    if cfg.customers > 1 and rng.random() < cfg.on_us_payees:
+        other = rng.randrange(cfg.customers - 1)
+        return _account("6222", other + (other >= me))
+    return _account("6217", rng.randrange(10**10))
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -10,13 +10,21 @@ RISKY = ("flagged", "overseas", "virtual")
 
 
 class MuleNetwork:
-    """First-level mules receive from victims and forward most of it within minutes to second-level mules."""
+    """First-level mules receive from victims and forward most of it within minutes to second-level mules.
+
+    Some mule accounts were opened with this bank (so it knows their opening date: most of them recently, some
+    bought or rented from long-standing customers); the rest are at other banks, and their age is unknown."""
+
+    ON_US = 0.4  # share of first-level mule accounts opened with this bank
+    ESTABLISHED = 0.3  # share of those that are older accounts bought or rented from their owners
 
     def __init__(self, cfg: SimConfig, rng: random.Random, feed: Feed) -> None:
         self.cfg, self.rng, self.feed = cfg, rng, feed
         self.mules = [_account("6230", i) for i in range(max(3, int(cfg.customers * cfg.fraud_rate / 3)))]
-        opened = {m: _iso_date(cfg.start_ms - rng.randint(1, 25) * DAY_MS) for m in self.mules}
-        self.opened = opened
+        for m in self.mules:
+            if rng.random() < self.ON_US:
+                days = rng.randint(90, 2000) if rng.random() < self.ESTABLISHED else rng.randint(1, 25)
+                feed.on_us[m] = _iso_date(cfg.start_ms - days * DAY_MS)
         for m in self.mules:
             feed.labels.append({"account": m, "verdict": "fraud", "role": "mule"})
 
@@ -24,9 +32,10 @@ class MuleNetwork:
         return self.rng.choice(self.mules)
 
     def receive(self, mule: str, ts: int, amount: float) -> None:
-        """The mule passes 85-95 % on within 3-25 minutes, to a second-level mule or a cash-out account."""
+        """The mule passes 85-95 % on within 3-25 minutes, to a second-level mule or a cash-out account. The bank
+        sees that only when the mule account is its own: another bank's outflows are not in its feed."""
         rng = self.rng
-        if rng.random() < 0.8:
+        if mule in self.feed.on_us and rng.random() < 0.8:
             onward = _account("6231", rng.randrange(10**6))
             self.feed.transfer(
                 ts + rng.randint(3, 25) * MINUTE_MS,
@@ -34,6 +43,7 @@ class MuleNetwork:
                 onward,
                 amount * rng.uniform(0.85, 0.95),
                 typology="mule_chain",
+                role="mule",
             )
 
 
@@ -48,7 +58,7 @@ def impersonation(cfg: SimConfig, rng: random.Random, victim: Customer, mules: M
     parts = _split(total, cfg.split_limit, rng) if split else [total]
     ts = start + rng.randint(5, 12) * MINUTE_MS
     for amount in parts:
-        feed.transfer(ts, victim, mule, amount, payee_opened=mules.opened[mule], typology="impersonation")
+        feed.transfer(ts, victim, mule, amount, typology="impersonation")
         mules.receive(mule, ts, amount)
         ts += rng.randint(2, 8) * MINUTE_MS
 
@@ -78,7 +88,6 @@ def account_takeover(cfg: SimConfig, rng: random.Random, victim: Customer, mules
             mule,
             amount,
             device=device,
-            payee_opened=mules.opened[mule],
             typology="account_takeover",
         )
         mules.receive(mule, night + k * 4 * MINUTE_MS, amount)
@@ -88,23 +97,19 @@ def account_takeover(cfg: SimConfig, rng: random.Random, victim: Customer, mules
 
 
 def mule_recruit(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
-    """A fake-job victim is asked to 'process payments': several strangers pay them, they forward it on."""
+    """A fake-job recruit is asked to 'process payments': several strangers, scammed elsewhere, pay the recruit's
+    account, and the recruit forwards it on. The strangers are the victims; the recruit acts as a mule."""
     ts = cfg.start_ms + rng.randrange(cfg.days * DAY_MS - 2 * HOUR_MS)
     received = 0.0
     for _ in range(rng.randint(4, 7)):
         ts += rng.randint(2, 15) * MINUTE_MS
-        amount = rng.uniform(3_000, 15_000)
-        feed.transfer(
-            ts,
-            _account("6240", rng.randrange(10**8)),
-            victim.account,
-            amount,
-            channel="online",
-            payee_opened=victim.opened,
-            typology="mule_chain",
-        )
+        amount = rng.uniform(1_000, 15_000)
+        stranger = _account("6240", rng.randrange(10**8))
+        feed.transfer(ts, stranger, victim.account, amount, channel="online", typology="mule_chain")
         received += amount
-    feed.transfer(ts + rng.randint(5, 20) * MINUTE_MS, victim, mules.pick(), received * 0.9, typology="mule_chain")
+    feed.transfer(
+        ts + rng.randint(5, 20) * MINUTE_MS, victim, mules.pick(), received * 0.9, typology="mule_chain", role="mule"
+    )
 
 
 TYPOLOGIES = {

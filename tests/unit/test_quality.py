@@ -43,12 +43,13 @@ def test_default_ruleset_quality_does_not_regress(feed_dir: Path) -> None:
     report = measure(
         decisions, {k: t.verdict for k, t in truth.items()}, transaction_context(feed_dir / "transactions.jsonl", truth)
     ).report()
-    # measured 2026-11-29 (ruleset telecom-default-2026.11.4): review recall 0.821, fraud amount intercepted 0.962,
-    # honest payments held or blocked 0.00103, impersonation amount 1.0. Floors sit a quarter below the
-    # measurements, so halving recall (or losing a typology's main rule) fails, and so does doubling the honest share.
-    assert report["at_or_above"]["review"]["recall"] >= 0.62
-    assert report["fraud_amount_intercepted_share"] >= 0.72
-    assert report["legit_intercepted_share"] <= 0.002
+    # measured 2026-11-29 (ruleset telecom-default-2026.11.5, simulator sending opening dates of the bank's own
+    # accounts only): review recall 0.804, fraud amount intercepted 0.920, honest payments held or blocked 0.00091,
+    # impersonation amount 1.0. Floors sit a quarter below the measurements, so halving recall (or losing a
+    # typology's main rule) fails, and so does doubling the honest share.
+    assert report["at_or_above"]["review"]["recall"] >= 0.60
+    assert report["fraud_amount_intercepted_share"] >= 0.69
+    assert report["legit_intercepted_share"] <= 0.0018
     assert report["typologies"]["impersonation"]["intercepted_amount_share"] >= 0.75
 
 

@@ -153,6 +153,9 @@ class ReferenceEngine:
             for name in ("payee.distinct_payers_1h", "payee.distinct_payers_24h", "payee.inflow_24h"):
                 row[c[name]] = 0.0
             return
+        largest_inflow = payee.largest_inflow(t)
+        if largest_inflow:
+            row[c["payee.amount_ratio_to_largest_inflow_30d"]] = txn.amount / largest_inflow
         in_day = window(payee.inflows, t - DAY_MS, t)
         row[c["payee.distinct_payers_1h"]] = len({e.other for e in in_day if e.ts_ms >= t - HOUR_MS})
         row[c["payee.distinct_payers_24h"]] = len({e.other for e in in_day})

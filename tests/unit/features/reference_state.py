@@ -15,6 +15,8 @@ DAY_MS = 24 * HOUR_MS
 
 MAX_KNOWN_PAYEES = 256  # remembered payees per payer; beyond this the least recently paid is forgotten
 MAX_KNOWN_DEVICES = 16
+INFLOW_PERIOD_MS = 10 * DAY_MS  # payee.amount_ratio_to_largest_inflow_30d: largest inflow per 10-day period,
+INFLOW_PERIODS = 4  # kept for the last four periods
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ class Account:
     # payee -> (first time paid, last time paid, largest amount paid): investment scams escalate to one payee
     known_payees: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     known_devices: dict[str, int] = field(default_factory=dict)  # device -> last time used
+    # slot period % INFLOW_PERIODS -> (period, largest inflow in it); a newer period replaces an older one
+    largest_inflows: list[tuple[int, float] | None] = field(default_factory=lambda: [None] * INFLOW_PERIODS)
 
     def has_transfer(self, txn_id: str, inflow: bool) -> bool:
         return any(t.txn_id == txn_id for t in (self.inflows if inflow else self.outflows))
@@ -66,6 +70,20 @@ class Account:
     def add_inflow(self, transfer: Transfer) -> None:
         bisect.insort(self.inflows, transfer, key=_ts)
         self.last_activity_ms = _latest(self.last_activity_ms, transfer.ts_ms)
+        period = transfer.ts_ms // INFLOW_PERIOD_MS
+        slot = period % INFLOW_PERIODS
+        kept = self.largest_inflows[slot]
+        if kept is not None and kept[0] == period:
+            self.largest_inflows[slot] = (period, max(kept[1], transfer.amount))
+        elif kept is None or kept[0] < period:
+            self.largest_inflows[slot] = (period, transfer.amount)
+
+    def largest_inflow(self, ts_ms: int) -> float | None:
+        """The largest inflow kept for the period of ts_ms and the three before it (30 to 40 days back, and
+        inflows later than ts_ms in its own period count too); None when there is none."""
+        period = ts_ms // INFLOW_PERIOD_MS
+        amounts = [a for p, a in filter(None, self.largest_inflows) if period - INFLOW_PERIODS < p <= period]
+        return max(amounts) if amounts else None
 
     def add_device(self, device: str, ts_ms: int) -> None:
         self.known_devices[device] = max(self.known_devices.get(device, 0), ts_ms)

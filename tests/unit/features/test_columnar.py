@@ -26,7 +26,20 @@ from tests.unit.features.reference_engine import ReferenceEngine
 
 T0 = 1_772_325_000_000
 ACCOUNTS = ["A", "B", "C", "D", "E", "F"]
-STEPS = [0, 1, 999, 1000, 60_000, 29 * 60_000, 31 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 31 * 86_400_000]
+STEPS = [
+    0,
+    1,
+    999,
+    1000,
+    60_000,
+    29 * 60_000,
+    31 * 60_000,
+    3_600_000,
+    6 * 3_600_000,
+    86_400_000,
+    10 * 86_400_000,
+    31 * 86_400_000,
+]
 
 
 @st.composite
@@ -97,6 +110,7 @@ def test_rows_and_state_equal_the_reference(small_caps: None, history: tuple[lis
         assert state["opened_ms"] == ref.opened_ms
         assert state["known_payees"] == ref.known_payees
         assert state["known_devices"] == {stable_hash(d): ts for d, ts in ref.known_devices.items()}
+        assert state["largest_inflows"] == ref.largest_inflows
 
 
 def test_the_state_grows_past_its_first_arrays_and_survives_a_pickle() -> None:

@@ -172,3 +172,25 @@ def test_a_busy_shop_paying_a_supplier_is_not_pass_through() -> None:
     e.process([txn(900, T0 + 190 * MIN, payer="SHOP", payee="SUPPLIER", amount=5_000)])
     rows = e.process([txn(901, T0 + 200 * MIN, payer="C901", payee="SHOP", amount=40)])
     assert col(rows, "payee.pass_through_30m")[0] < 0.2
+
+
+def test_largest_inflow_of_the_payee_over_the_last_30_days() -> None:
+    """An established account that never received more than 300 is suddenly paid 6,000 by a stranger."""
+    e = FeatureEngine()
+    rows = e.process(
+        [
+            txn(1, T0, payer="S1", payee="Q", amount=6_000),  # Q never seen: missing
+            txn(2, T0 + HOUR, payer="F", payee="R", amount=300),  # R: a friend pays 300
+            txn(3, T0 + 2 * HOUR, payer="G", payee="R", amount=200),
+            txn(4, T0 + 3 * HOUR, payer="S2", payee="R", amount=6_000),  # 6,000 / 300 = 20
+            txn(5, T0 + 4 * HOUR, payer="S3", payee="R", amount=3_000),  # the 6,000 is the largest now
+            txn(6, T0 + 5 * HOUR, payer="R", payee="M", amount=8_000),  # R's outflows do not count for R
+            txn(7, T0 + 6 * HOUR, payer="M", payee="R", amount=1_000),
+        ]
+    )
+    assert col(rows, "payee.amount_ratio_to_largest_inflow_30d") == [None, None, 200 / 300, 20.0, 0.5, None, 1 / 6]
+    # 45 days later the 6,000 has aged out (periods of 10 days: at least 30 days are kept, never more than 40)
+    later = e.process([txn(8, T0 + 45 * DAY, payer="S4", payee="R", amount=600)])
+    assert col(later, "payee.amount_ratio_to_largest_inflow_30d") == [None]
+    again = e.process([txn(9, T0 + 45 * DAY + HOUR, payer="S5", payee="R", amount=1_200)])
+    assert col(again, "payee.amount_ratio_to_largest_inflow_30d") == [2.0]
