@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer
 
+from streams.kafka_security import aiokafka_config
 from streams.settings import Settings
 from streams.simulator import SimConfig, simulate
 from streams.topics import ensure_topics
@@ -111,9 +112,10 @@ def worker_throughput(
 
 
 async def _passthrough(settings: Settings, n: int) -> float:
+    client = aiokafka_config(settings)  # the worker's connection: SASL and TLS included
     consumer = AIOKafkaConsumer(settings.topic("transactions"), group_id=f"{settings.app_id}-raw",
-                                auto_offset_reset="earliest", bootstrap_servers=settings.bootstrap_servers)  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks=-1, linger_ms=1)
+                                auto_offset_reset="earliest", **client)  # type: ignore[arg-type]  # fmt: skip
+    producer = AIOKafkaProducer(acks=-1, linger_ms=1, **client)  # type: ignore[arg-type]
     await consumer.start()
     await producer.start()
     done, first = 0, None
