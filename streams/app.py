@@ -9,18 +9,18 @@ partition N of both to one worker: the one that holds that payer's state and ope
 Offsets are committed only after the output of the batches before them is delivered and, with checkpoints,
 after the state holding those batches is saved; the same happens when a rebalance takes partitions away.
 Delivery is at-least-once and a restart resumes from consistent state. A checkpoint stops the worker only
-while the state is read into bytes; writing them (and the commit after it) runs in the background, one
-checkpoint at a time, in order.
+for a fork: a copy of the process writes it (streams/snapshot.py), and the commit after it runs in the
+background, one checkpoint at a time, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import faust
 import mode
@@ -39,7 +39,7 @@ from streams.producer import KafkaOutput, Output
 from streams.reload import ReloadResult, RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
-from streams.snapshot import checkpoint_path, serialize, write
+from streams.snapshot import ForkedSave, checkpoint_path
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,8 @@ class Interceptor(mode.Service):
         self.started_ms = int(time.time() * 1000)
         self._last_save = time.monotonic()
         self._changed = False  # state or offsets moved since the last save and commit
-        # checkpoint files are written by one thread, so they land in the order they were taken
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
-        self._checkpointing: asyncio.Task[None] | None = None  # the write (and commit) in the background
+        self._saving: ForkedSave | None = None  # the newest checkpoint's writer
+        self._checkpointing: asyncio.Task[None] | None = None  # waits for it, then commits, in the background
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     # --- lifecycle -----------------------------------------------------------------------------------------
@@ -124,7 +123,6 @@ class Interceptor(mode.Service):
             await self._save_and_commit(final=True)
         if self._checkpointing is not None:
             self._checkpointing.cancel()  # an older checkpoint: written already, its commit is covered
-        self._writer.shutdown(wait=True)
 
     async def on_shutdown(self) -> None:
         await self.handoff.stop()
@@ -224,11 +222,19 @@ class Interceptor(mode.Service):
             return
         if writing and not final:
             return
+        loop = asyncio.get_running_loop()
+        if self._saving is not None:  # a stop or rebalance while one is written: it lands first, in order
+            with contextlib.suppress(OSError):  # its own task reports it
+                await loop.run_in_executor(None, self._saving.wait)
         self._last_save = time.monotonic()
         started = time.perf_counter()
-        data = serialize(self.pipeline.engine, self.pipeline.decision_log)
+        try:
+            saving = self._saving = ForkedSave(self.checkpoint_file, self.pipeline.engine, self.pipeline.decision_log)
+        except OSError as exc:  # no memory or processes left to fork
+            self._checkpoint_failed(exc)
+            return
         self.metrics.checkpoint_pause_seconds.observe(time.perf_counter() - started)
-        job = self._write_and_commit(data, dict(self.consumer.processed), self.consumer.generation, started, final)
+        job = self._write_and_commit(saving, dict(self.consumer.processed), self.consumer.generation, started, final)
         self._changed = False
         if final:
             await job
@@ -242,20 +248,13 @@ class Interceptor(mode.Service):
             await self.crash(exc)
 
     async def _write_and_commit(
-        self, data: bytes, processed: dict[TopicPartition, int], generation: int, started: float, final: bool
+        self, saving: ForkedSave, processed: dict[TopicPartition, int], generation: int, started: float, final: bool
     ) -> None:
-        """Write a checkpoint taken when `processed` was processed; then deliver and commit up to there."""
+        """Wait for a checkpoint taken when `processed` was processed; then deliver and commit up to there."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._writer, write, self.checkpoint_file, data)
+            await asyncio.get_running_loop().run_in_executor(None, saving.wait)
         except OSError as exc:
-            self.metrics.checkpoint_failures.inc()
-            log.error(
-                "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "
-                "succeeds, so a restart re-processes from the last good one",
-                self.checkpoint_file,
-                exc,
-            )
-            self._changed = True  # try again at the next interval
+            self._checkpoint_failed(exc)
             return
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
         if final:  # the caller holds batch_lock
@@ -267,6 +266,16 @@ class Interceptor(mode.Service):
                 return  # partitions moved meanwhile: the revoke delivered and committed past this checkpoint
             await self.output.delivered()
             await self.consumer.commit(processed)
+
+    def _checkpoint_failed(self, exc: OSError) -> None:
+        self.metrics.checkpoint_failures.inc()
+        log.error(
+            "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "
+            "succeeds, so a restart re-processes from the last good one",
+            self.checkpoint_file,
+            exc,
+        )
+        self._changed = True  # try again at the next interval
 
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Partitions leave this worker: deliver and commit everything decided for them before anyone else

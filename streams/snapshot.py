@@ -5,9 +5,9 @@ never run ahead of the newest checkpoint. After a crash the worker loads the che
 what came after the commit: the decision log answers what was already decided (identical records) and the
 feature state records each txn_id once, so the state ends as if the run had not been interrupted.
 
-Taking a checkpoint has two steps: `serialize` reads the state into bytes (between two batches, on the event
-loop: the state must not change while it is read), and `write` puts them on disk atomically (temporary file,
-fsync, rename), in a thread while the worker goes on deciding. The file is a pickle whose bulk is the numpy arrays
+The worker takes a checkpoint with `ForkedSave`: a forked copy of the process serializes the state as it was
+at the fork and writes it atomically (temporary file, fsync, rename) while the worker goes on deciding. The
+file is a pickle whose bulk is the numpy arrays
 of the columnar state (streams/features/store.py), written as raw buffers: load checkpoints only from the
 worker's own data directory, never from elsewhere.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,53 @@ def write(path: Path, data: bytes) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk keeps the last good checkpoint and gets its space back
         raise
+
+
+class ForkedSave:
+    """A checkpoint written by a forked copy of the worker, while the worker goes on deciding.
+
+    `fork()` gives the child the state as it is at this instant (copy-on-write: pages are copied only when the
+    worker changes them), so the worker pauses only for the fork itself, whatever the size of the state; the
+    child serializes, writes, and exits. This is how Redis saves in the background. Peak memory can approach
+    twice the state's while a child runs. `wait` blocks until the child is done and raises OSError with the
+    child's error (a full disk...); it can be called more than once, from any thread."""
+
+    def __init__(self, path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> None:
+        self.path = path
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: no logging, no event loop, no exit handlers
+            code = 0
+            try:
+                signal.set_wakeup_fd(-1)  # the parent's event loop is not ours to wake
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.close(read_end)
+                write(path, serialize(engine, decision_log))
+            except BaseException as exc:  # whatever it is, the parent hears of it through the pipe
+                os.write(write_end, str(exc).encode(errors="replace")[:4000])
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self._errors = read_end
+        self._lock = threading.Lock()
+        self._error: str | None = None
+        self._done = False
+
+    def wait(self) -> None:
+        with self._lock:
+            if not self._done:
+                message = b""
+                while chunk := os.read(self._errors, 4096):
+                    message += chunk
+                os.close(self._errors)
+                _, status = os.waitpid(self.pid, 0)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    self._error = message.decode(errors="replace") or f"checkpoint writer exited ({status})"
+                self._done = True
+        if self._error is not None:
+            raise OSError(self._error)
 
 
 def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
