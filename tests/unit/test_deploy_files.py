@@ -84,3 +84,17 @@ def test_every_dashboard_panel_is_explained_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text().split("## Watching it", 1)[1]
     titles = [p["title"] for p in dashboard["panels"] if p["type"] != "row"]
     assert [t for t in titles if f"| {t} |" not in readme] == []
+
+
+def test_kubernetes_workers_keep_their_checkpoint_on_a_persistent_volume() -> None:
+    import yaml
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "worker.yaml").read_text())}
+    workers = docs["StatefulSet"]["spec"]
+    container = workers["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    claims = {c["metadata"]["name"] for c in workers["volumeClaimTemplates"]}
+    data_volume = next(name for name, path in mounts.items() if path == env["INTERCEPTOR_DATA_DIR"])
+    assert data_volume in claims  # not an emptyDir: a restarted worker finds its checkpoint
+    assert env["NUMBA_NUM_THREADS"] == "1"
