@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -33,9 +34,9 @@ class Verdict:
     shadow: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """A message as read from Kafka, independent of the client library."""
+class RawRecord(NamedTuple):
+    """A message as read from Kafka, independent of the client library (a tuple: one per message, made far
+    faster than a frozen dataclass)."""
 
     value: bytes | None
     topic: str
