@@ -28,8 +28,9 @@ from streams.features.engine import FeatureEngine
 
 log = logging.getLogger(__name__)
 # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar feature state;
-# 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period
-FORMAT = 6
+# 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period;
+# 7: accounts by 64-bit digest (no names), record arrays, one transfer slot for both chains, new id digests
+FORMAT = 7
 
 
 @dataclass

@@ -6,8 +6,10 @@ newest event time seen (older state is pruned). A transaction that arrives again
 delivery) does not change the state twice.
 
 The per-account work runs in one numba call per batch (streams/features/kernels.py over the columnar state of
-streams/features/store.py); the Python here only numbers accounts and hashes ids. Call features (a join with the
-few phones that had calls), the mule lists and open holds are dictionary lookups over the batch.
+streams/features/store.py). The Python here works on whole columns: the batch is transposed, its account, txn
+and device ids are hashed in one numba call (streams/features/digest.py) and the accounts numbered in another
+(streams/features/table.py). Call features (a join with the few phones that had calls), the mule lists and
+open holds are dictionary lookups, only for the accounts and phones of the batch that are in those tables.
 
 >>> engine = FeatureEngine()
 >>> rows = engine.process(transactions)          # doctest: +SKIP
@@ -16,25 +18,45 @@ few phones that had calls), the mule lists and open holds are dictionary lookups
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
 from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
 from streams.events import Call, Label, Transaction
-from streams.features.kernels import DAY_MS, HOUR_MS, KERNEL_FEATURES, NONE, featurize_and_record
-from streams.features.store import AccountStore, stable_hash
+from streams.features.digest import digests
+from streams.features.kernels import KERNEL_FEATURES, featurize_and_record
+from streams.features.layout import DAY_MS, HOUR_MS, NONE
+from streams.features.store import AccountStore
 from streams.lifecycle.holds import HoldBook
 
 MINUTE_MS = 60_000
 MAX_KNOWN_PAYEES = 256  # remembered payees per payer; beyond this the least recently paid is forgotten
 MAX_KNOWN_DEVICES = 16
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
-_CHANNEL_CODE = {c: float(i) for i, c in enumerate(CHANNELS)}
+_CHANNEL_CODE: dict[str | None, float] = {None: float("nan"), **{c: float(i) for i, c in enumerate(CHANNELS)}}
+_V = TypeVar("_V")
+_TXN_ID, _TS, _PAYER, _PAYEE, _AMOUNT, _CHANNEL, _PHONE, _DEVICE, _PAYER_OPENED, _PAYEE_OPENED = (
+    Transaction._fields.index(name)
+    for name in (
+        "txn_id",
+        "ts_ms",
+        "payer_account",
+        "payee_account",
+        "amount",
+        "channel",
+        "payer_phone",
+        "device_id",
+        "payer_account_opened",
+        "payee_account_opened",
+    )
+)
 _COL = {name: REGISTRY.column(name) for name in REGISTRY.names}
 _CALL_FLAGS = ("call.active", "call.within_30m", "call.within_120m", "call.risky_within_30m", "call.risky_within_120m")
+_CALL_FLAG_COLUMNS = np.array([REGISTRY.column(name) for name in _CALL_FLAGS], np.int64)
 _KERNEL_COLUMNS = np.array([REGISTRY.column(name) for name in KERNEL_FEATURES], np.int64)
 
 
@@ -69,7 +91,7 @@ class FeatureEngine:
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
         self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
         self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
-        self._opened: dict[date, int] = {}  # opening date -> epoch ms (few distinct dates)
+        self._opened: dict[date | None, int] = {None: NONE}  # opening date -> epoch ms (few distinct dates)
 
     @property
     def watermark_ms(self) -> int:
@@ -109,42 +131,79 @@ class FeatureEngine:
         rows = np.full((n, len(REGISTRY)), np.nan, dtype=np.float64)
         if n == 0:
             return rows
+        batch = self._columns(transactions, rows)
+        account_digests, txn_digests, device_digests = self._digests(batch)
+        accounts = self.store.rows(account_digests)
+        self._featurize(batch, rows, accounts, txn_digests, device_digests)
+        self._lookups(batch, rows)
+        return rows
+
+    # The steps of `process`, apart so that benchmarks/bench_features.py can time each.
+
+    def _columns(self, transactions: Sequence[Transaction], rows: np.ndarray) -> _Batch:
+        """The batch as columns (Transaction is a named tuple: zip transposes it in C), and the features that
+        need nothing but the transaction."""
+        n = len(transactions)
         c = _COL
-        ts = np.array([t.ts_ms for t in transactions], np.int64)
-        amount = np.array([t.amount for t in transactions], np.float64)
+        fields = list(zip(*transactions, strict=True))
+        ts = np.array(fields[_TS], np.int64)
+        amount = np.array(fields[_AMOUNT], np.float64)
         rows[:, c["amount"]] = amount
-        channels = [t.channel for t in transactions]
-        if any(ch is not None for ch in channels):
-            rows[:, c["channel"]] = [np.nan if ch is None else _CHANNEL_CODE[ch] for ch in channels]
+        channels = fields[_CHANNEL]
+        if channels.count(None) != n:
+            rows[:, c["channel"]] = np.fromiter(map(_CHANNEL_CODE.__getitem__, channels), np.float64, n)
         hour = ((ts + self.config.utc_offset_minutes * MINUTE_MS) // HOUR_MS) % 24
         rows[:, c["hour"]] = hour
         rows[:, c["night"]] = hour < self.config.night_end_hour
+        return _Batch(
+            fields[_TXN_ID],
+            ts,
+            fields[_PAYER],
+            fields[_PAYEE],
+            amount,
+            fields[_PHONE],
+            fields[_DEVICE],
+            self._opened_ms(fields[_PAYER_OPENED]),
+            self._opened_ms(fields[_PAYEE_OPENED]),
+        )
 
+    @staticmethod
+    def _digests(batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Digests of the payers then the payees, of the txn ids, and of the device ids (NONE: no device)."""
+        devices = batch.devices
+        missing = devices.count(None)
+        if missing == len(devices):
+            device_digests = np.full(len(devices), NONE, np.int64)
+        elif missing == 0:
+            device_digests = digests(devices)
+        else:
+            device_digests = digests([d or "" for d in devices])
+            device_digests[np.fromiter((d is None for d in devices), np.bool_, len(devices))] = NONE
+        return digests(batch.payers + batch.payees), digests(batch.txn_ids), device_digests
+
+    def _featurize(
+        self, batch: _Batch, rows: np.ndarray, accounts: np.ndarray, txn_digests: np.ndarray, devices: np.ndarray
+    ) -> None:
+        """The per-account features and the state update: one numba call."""
+        n = rows.shape[0]
         store = self.store
-        payers = [t.payer_account for t in transactions]
-        payees = [t.payee_account for t in transactions]
-        numbers = store.numbers(payers + payees)
         store.make_room(n)
         featurize_and_record(
             rows,
             _KERNEL_COLUMNS,
-            ts,
-            amount,
-            numbers[:n],
-            numbers[n:],
-            np.array([NONE if t.device_id is None else stable_hash(t.device_id) for t in transactions], np.int64),
-            np.array([self._opened_ms(t.payer_account_opened) for t in transactions], np.int64),
-            np.array([self._opened_ms(t.payee_account_opened) for t in transactions], np.int64),
-            np.array([stable_hash(t.txn_id) for t in transactions], np.int64),
-            store.acc_i,
-            store.acc_mean,
-            store.acc_inmax,
-            store.tr_i,
-            store.tr_amount,
-            store.tr_free,
-            store.kn_i,
-            store.kn_largest,
-            store.kn_free,
+            batch.ts,
+            batch.amount,
+            accounts[:n],
+            accounts[n:],
+            devices,
+            batch.payer_opened,
+            batch.payee_opened,
+            txn_digests,
+            store.acc,
+            store.inf,
+            store.tr,
+            store.kp,
+            store.kd,
             store.counters,
             store.mark,
             self.config.dormant_days * DAY_MS,
@@ -152,43 +211,40 @@ class FeatureEngine:
             MAX_KNOWN_PAYEES,
             MAX_KNOWN_DEVICES,
         )
-        self._lookups(transactions, payers, payees, rows)
-        return rows
 
-    def _lookups(
-        self, transactions: Sequence[Transaction], payers: list[str], payees: list[str], rows: np.ndarray
-    ) -> None:
-        """Call features, mule lists and open holds: dictionary lookups, for the rows that can have any."""
+    def _lookups(self, batch: _Batch, rows: np.ndarray) -> None:
+        """Call features, mule lists and open holds: dictionary lookups, only for the rows that can have any."""
         c = _COL
-        phones = self.phones
-        with_phone = [i for i, txn in enumerate(transactions) if txn.payer_phone is not None]
-        # a phone with no call known: every call flag is false (worst risk and duration stay missing)
-        rows[with_phone, [[c[name]] for name in _CALL_FLAGS]] = 0.0
-        for i in with_phone:
-            if transactions[i].payer_phone in phones:
-                self._call_features(transactions[i], rows[i])
-        ts = [t.ts_ms for t in transactions]
-        for column, accounts, table in (
-            ("payer.on_mule_list", payers, self.mule_list),
-            ("payee.on_mule_list", payees, self.mule_list),
-            ("payee.mule_candidate", payees, self.mule_candidates),
-        ):
-            if table:
-                until = [table.get(a) for a in accounts]
-                rows[:, c[column]] = [u is not None and u > t for u, t in zip(until, ts, strict=True)]
+        n = rows.shape[0]
+        phones = batch.phones
+        without_phone = phones.count(None)
+        if without_phone != n:
+            # a phone with no call known: every call flag is false (worst risk and duration stay missing)
+            if without_phone == 0:
+                rows[:, _CALL_FLAG_COLUMNS] = 0.0
             else:
-                rows[:, c[column]] = 0.0
-        holds = self.holds
-        if holds.spans:  # spans outlive their holds (a closed hold's window still counts)
-            rows[:, c["payer.open_holds"]] = [holds.open_at(a, t) for a, t in zip(payers, ts, strict=True)]
-        else:
-            rows[:, c["payer.open_holds"]] = 0.0
+                with_phone = np.fromiter((p is not None for p in phones), np.bool_, n)
+                rows[np.ix_(with_phone, _CALL_FLAG_COLUMNS)] = 0.0
+            for i, _ in _hits(phones, self.phones):
+                self._call_features(phones[i], int(batch.ts[i]), rows[i])
+        payers, payees = set(batch.payers), set(batch.payees)
+        for column, accounts, distinct, table in (
+            ("payer.on_mule_list", batch.payers, payers, self.mule_list),
+            ("payee.on_mule_list", batch.payees, payees, self.mule_list),
+            ("payee.mule_candidate", batch.payees, payees, self.mule_candidates),
+        ):
+            rows[:, c[column]] = 0.0
+            for i, until in _hits(accounts, table, distinct):
+                if until > batch.ts[i]:
+                    rows[i, c[column]] = 1.0
+        rows[:, c["payer.open_holds"]] = 0.0
+        spans = self.holds.spans  # spans outlive their holds (a closed hold's window still counts)
+        for i, _ in _hits(batch.payers, spans, payers):
+            rows[i, c["payer.open_holds"]] = self.holds.open_at(batch.payers[i], int(batch.ts[i]))
 
-    def _call_features(self, txn: Transaction, row: np.ndarray) -> None:
-        if txn.payer_phone is None:
-            return  # no phone, no join: all call features stay missing
-        c, t = _COL, txn.ts_ms
-        phone = self.phones.get(txn.payer_phone)
+    def _call_features(self, payer_phone: str, t: int, row: np.ndarray) -> None:
+        c = _COL
+        phone = self.phones.get(payer_phone)
         calls = [] if phone is None else [r for r in phone.calls.values() if r.started_ms <= t]
         active = [r for r in calls if r.ended_ms is None or r.ended_ms >= t]
         in_30 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 30 * MINUTE_MS]
@@ -210,10 +266,41 @@ class FeatureEngine:
         """Forget hold spans no transaction within the allowed lateness can fall into."""
         self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
 
-    def _opened_ms(self, day: date | None) -> int:
-        if day is None:
-            return NONE
-        ms = self._opened.get(day)
-        if ms is None:
-            ms = self._opened[day] = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-        return ms
+    def _opened_ms(self, days: tuple[date | None, ...]) -> np.ndarray:
+        """Opening dates as epoch ms (NONE: not given)."""
+        if days.count(None) == len(days):
+            return np.full(len(days), NONE, np.int64)
+        opened = self._opened
+        try:
+            return np.fromiter(map(opened.__getitem__, days), np.int64, len(days))
+        except KeyError:
+            for day in {d for d in days if d not in opened}:
+                opened[day] = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)  # type: ignore[union-attr]
+            return np.fromiter(map(opened.__getitem__, days), np.int64, len(days))
+
+
+class _Batch(NamedTuple):
+    """A batch of transactions as columns."""
+
+    txn_ids: tuple[str, ...]
+    ts: np.ndarray
+    payers: tuple[str, ...]
+    payees: tuple[str, ...]
+    amount: np.ndarray
+    phones: tuple[str | None, ...]
+    devices: tuple[str | None, ...]
+    payer_opened: np.ndarray
+    payee_opened: np.ndarray
+
+
+def _hits(
+    keys: tuple[str | None, ...], table: Mapping[str, _V], distinct: set[str | None] | None = None
+) -> list[tuple[int, _V]]:
+    """(position, value) of each key of the batch (`distinct`: the same keys as a set) that is in `table`.
+    The intersection of a dict's keys and a set iterates over the smaller of the two."""
+    if not table:
+        return []
+    present = table.keys() & (set(keys) if distinct is None else distinct)
+    if not present:
+        return []
+    return [(i, table[k]) for i, k in enumerate(keys) if k in present]  # type: ignore[index]

@@ -1,9 +1,10 @@
 """numba kernels of the feature engine: one call featurizes and records a whole batch, in order.
 
-State is columnar (streams/features/store.py): one row per account, a pool of transfer slots chained per
-account (outflows and inflows, newest first), and a pool of "known" entries chained per account (payees the
-payer paid, devices it used). The kernels follow the semantics documented in streams/features/engine.py; the
-test suite checks them against a plain-Python reference on random histories (tests/unit/features).
+State is columnar (streams/features/store.py, record layouts in streams/features/layout.py): one record per
+account, a pool of transfers chained per account (each transfer is in its payer's outflow chain and its
+payee's inflow chain, newest first), and pools of known payees and devices chained per account. The kernels
+follow the semantics documented in streams/features/engine.py; the test suite checks them against a
+plain-Python reference on random histories (tests/unit/features).
 
 Everything here is serial (NUMBA_NUM_THREADS=1): one worker process scores its partitions on one core.
 """
@@ -13,11 +14,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-NONE = np.iinfo(np.int64).min  # a missing time (never happened / not given)
-END = -1  # end of a chain
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-MINUTE_MS = 60_000
+from streams.features.layout import (
+    DAY_MS,
+    END,
+    HOUR_MS,
+    IN_IN,
+    IN_OUT,
+    INF_N,
+    INFLOW_PERIOD_MS,
+    INFLOW_PERIODS,
+    KD_FREE,
+    KD_NFREE,
+    KP_FREE,
+    KP_NFREE,
+    MINUTE_MS,
+    NEW_PAYEE,
+    NONE,
+    NONE32,
+    STAMP,
+    TR_FREE,
+    TR_NFREE,
+    WATERMARK,
+)
 
 # positions in the `cols` array the engine passes: the registry column of each feature the kernel writes
 (
@@ -66,77 +84,92 @@ KERNEL_FEATURES = (
     "payee.pass_through_30m",
     "payee.amount_ratio_to_largest_inflow_30d",
 )
-
-# account columns (int64 matrix `acc_i`, float64 vector `acc_mean`)
-A_SEEN, A_OUT_COUNT, A_LAST_OUT, A_LAST_ACT, A_OPENED, A_OUT_HEAD, A_IN_HEAD, A_KNOWN_HEAD, A_KNOWN_N = range(9)
-A_DEV_HEAD, A_DEV_N = 9, 10
-# the largest inflow of each of the last INFLOW_PERIODS calendar periods: slot k holds the period number
-# (ts // INFLOW_PERIOD_MS) at column A_IN_PERIOD + k and its largest inflow at `acc_inmax[:, k]`; a period goes
-# to slot period % INFLOW_PERIODS, replacing an older one there (an inflow of a period older than the one in its
-# slot is not kept)
-A_IN_PERIOD = 11
-INFLOW_PERIODS = 4
-INFLOW_PERIOD_MS = 10 * DAY_MS
-ACCOUNT_FIELDS = A_IN_PERIOD + INFLOW_PERIODS
-# transfer columns (int64 matrix `tr_i`, float64 vector `tr_amount`)
-T_TS, T_OTHER, T_TXN, T_NEW_PAYEE, T_NEXT = range(5)
-TRANSFER_FIELDS = 5
-# known-entry columns (int64 matrix `kn_i`, float64 vector `kn_largest`): a payee (key = payee account) or a
-# device (key = device hash) of one account; `seq` orders them by creation (ties of the LRU eviction)
-K_KEY, K_FIRST, K_LAST, K_SEQ, K_NEXT = range(5)
-KNOWN_FIELDS = 5
+_STAMP_LIMIT = np.iinfo(np.int32).max - 1
+W_TS, W_OTHER, W_NEW = range(3)  # rows of a window's scratch `ints`
 
 
 @njit(cache=True)
-def _window(tr_i, tr_amount, head, start, end):
-    """The transfers of a chain with start <= ts < end, oldest first: (times, amounts, others, new-payee flags).
+def _next(tr, s, inflow):
+    return tr[s].next_in if inflow else tr[s].next_out
 
-    The chain is newest first, so the arrays are filled back to front; sums over them then run in time order,
-    like the reference's."""
+
+@njit(cache=True)
+def _window(tr, head, start, end, inflow, ints, amounts):
+    """The transfers of a chain with start <= ts < end, oldest first, into scratch arrays: times, others and
+    new-payee flags in `ints` rows W_TS, W_OTHER, W_NEW, amounts in `amounts`; `others` are the payees of an
+    outflow chain, the payers of an inflow chain. Returns (ints, amounts, count): new, longer scratch arrays
+    when the window does not fit.
+
+    The chain is newest first: it is read once, newest first, and the window reversed, so sums over it run in
+    time order, like the reference's."""
+    n = _fill(tr, head, start, end, inflow, ints, amounts)
+    if n < 0:  # the scratch is too short: count, grow, fill again
+        n = 0
+        s = head
+        while s != END and tr[s].ts >= start:
+            if tr[s].ts < end:
+                n += 1
+            s = _next(tr, s, inflow)
+        ints = np.empty((3, 2 * n), np.int64)
+        amounts = np.empty(2 * n, np.float64)
+        n = _fill(tr, head, start, end, inflow, ints, amounts)
+    for k in range(n // 2):
+        m = n - 1 - k
+        for r in range(3):
+            ints[r, k], ints[r, m] = ints[r, m], ints[r, k]
+        amounts[k], amounts[m] = amounts[m], amounts[k]
+    return ints, amounts, n
+
+
+@njit(cache=True)
+def _fill(tr, head, start, end, inflow, ints, amounts):
+    """The window newest first; -1 when it does not fit."""
+    capacity = amounts.shape[0]
     n = 0
     s = head
     while s != END:
-        ts = tr_i[s, T_TS]
+        ts = tr[s].ts
         if ts < start:
             break
         if ts < end:
+            if n == capacity:
+                return -1
+            ints[W_TS, n] = ts
+            ints[W_OTHER, n] = tr[s].payer if inflow else tr[s].payee
+            ints[W_NEW, n] = tr[s].flags & NEW_PAYEE
+            amounts[n] = tr[s].amount
             n += 1
-        s = tr_i[s, T_NEXT]
-    times = np.empty(n, np.int64)
-    amounts = np.empty(n, np.float64)
-    others = np.empty(n, np.int64)
-    new = np.empty(n, np.int64)
-    k = n
-    s = head
-    while s != END and k > 0:
-        ts = tr_i[s, T_TS]
-        if start <= ts < end:
-            k -= 1
-            times[k] = ts
-            amounts[k] = tr_amount[s]
-            others[k] = tr_i[s, T_OTHER]
-            new[k] = tr_i[s, T_NEW_PAYEE]
-        s = tr_i[s, T_NEXT]
-    return times, amounts, others, new
+        s = _next(tr, s, inflow)
+    return n
 
 
 @njit(cache=True)
-def _opened(given, acc_i, account, seen):
+def _opened(given, acc, account, seen):
     """The opening date the transaction gives, else the one the account has (a given 0 counts as none, as in
     the reference's `given or stored`)."""
     if given == NONE or given == 0:
-        return acc_i[account, A_OPENED] if seen else NONE
+        return acc[account].opened if seen else NONE
     return given
 
 
 @njit(cache=True)
-def _find_known(kn_i, head, key):
+def _find_known(pool, head, key):
     e = head
     while e != END:
-        if kn_i[e, K_KEY] == key:
+        if pool[e].key == key:
             return e
-        e = kn_i[e, K_NEXT]
+        e = pool[e].next
     return END
+
+
+@njit(cache=True)
+def _stamp(counters, mark):
+    """A fresh stamp for the scratch `mark` array (int32): marks equal to it were set since."""
+    if counters[STAMP] >= _STAMP_LIMIT:
+        mark[:] = 0
+        counters[STAMP] = 0
+    counters[STAMP] += 1
+    return counters[STAMP]
 
 
 @njit(cache=True)
@@ -151,15 +184,11 @@ def featurize_and_record(
     payer_opened,
     payee_opened,
     txn,
-    acc_i,
-    acc_mean,
-    acc_inmax,
-    tr_i,
-    tr_amount,
-    tr_free,
-    kn_i,
-    kn_largest,
-    kn_free,
+    acc,
+    inf,
+    tr,
+    kp,
+    kd,
     counters,
     mark,
     dormant_ms,
@@ -169,17 +198,22 @@ def featurize_and_record(
 ):
     """Features of each transaction of the batch (it sees the ones before it), then its record in the state.
 
-    counters: [watermark, free transfers, free known entries, next known seq, mark stamp]. The caller makes
-    sure the pools have room for two transfers and two known entries per transaction."""
+    The caller makes sure the pools have a free transfer, known payee, known device and inflow record per
+    transaction."""
     n_rows = ts.shape[0]
+    # two scratch windows (the payee's inflows and outflows are needed together), grown by _window when short
+    ints_a = np.empty((3, 256), np.int64)
+    amounts_a = np.empty(256, np.float64)
+    ints_b = np.empty((3, 256), np.int64)
+    amounts_b = np.empty(256, np.float64)
     for i in range(n_rows):
         t = ts[i]
         a = payer[i]
         b = payee[i]
         row = rows[i]
         # --- payer ---------------------------------------------------------------------------------------
-        payer_seen = acc_i[a, A_SEEN] == 1
-        opened = _opened(payer_opened[i], acc_i, a, payer_seen)
+        payer_seen = acc[a].seen == 1
+        opened = _opened(payer_opened[i], acc, a, payer_seen)
         if opened != NONE:
             row[cols[C_PAYER_AGE]] = (t - opened) / DAY_MS
         if not payer_seen:
@@ -193,66 +227,64 @@ def featurize_and_record(
             if device[i] != NONE:
                 row[cols[C_NEW_DEVICE]] = 1.0
         else:
-            day_ts, day_amount, day_other, day_new = _window(tr_i, tr_amount, acc_i[a, A_OUT_HEAD], t - DAY_MS, t)
-            n_day = day_ts.shape[0]
+            ints_a, amounts_a, n_day = _window(tr, acc[a].out_head, t - DAY_MS, t, False, ints_a, amounts_a)
             n_hour = 0
             sum_hour = 0.0
             sum_day = 0.0
             for k in range(n_day):
-                sum_day += day_amount[k]
-                if day_ts[k] >= t - HOUR_MS:
+                sum_day += amounts_a[k]
+                if ints_a[W_TS, k] >= t - HOUR_MS:
                     n_hour += 1
-                    sum_hour += day_amount[k]
+                    sum_hour += amounts_a[k]
             row[cols[C_COUNT_1H]] = n_hour
             row[cols[C_COUNT_24H]] = n_day
             row[cols[C_SUM_1H]] = sum_hour
             row[cols[C_SUM_24H]] = sum_day
-            counters[4] += 1
-            stamp = counters[4]
+            stamp = _stamp(counters, mark)
             new_payees = 0
             for k in range(n_day):
-                if day_new[k] == 1:
-                    o = day_other[k]
+                if ints_a[W_NEW, k] != 0:
+                    o = ints_a[W_OTHER, k]
                     if mark[o] != stamp:
                         mark[o] = stamp
                         new_payees += 1
             row[cols[C_NEW_PAYEES_24H]] = new_payees
-            if acc_i[a, A_OUT_COUNT] > 0:
-                row[cols[C_RATIO_MEAN]] = amount[i] / acc_mean[a]
+            if acc[a].out_count > 0:
+                row[cols[C_RATIO_MEAN]] = amount[i] / acc[a].mean
             if n_day > 0:
                 # the newest transfer of the day window (the latest inserted among equal times)
                 previous = NONE
-                s = acc_i[a, A_OUT_HEAD]
+                s = acc[a].out_head
                 while s != END:
-                    if tr_i[s, T_TS] < t:
-                        previous = tr_i[s, T_TS]
+                    if tr[s].ts < t:
+                        previous = tr[s].ts
                         break
-                    s = tr_i[s, T_NEXT]
+                    s = tr[s].next_out
             else:
-                previous = acc_i[a, A_LAST_OUT]
+                previous = acc[a].last_out
             if previous != NONE and previous < t:
                 row[cols[C_SECONDS_SINCE]] = (t - previous) / 1000
-            in_amount = _window(tr_i, tr_amount, acc_i[a, A_IN_HEAD], t - 30 * MINUTE_MS, t)[1]
+            ints_a, amounts_a, n_in = _window(tr, acc[a].in_head, t - 30 * MINUTE_MS, t, True, ints_a, amounts_a)
             inflow = 0.0
-            for k in range(in_amount.shape[0]):
-                inflow += in_amount[k]
+            for k in range(n_in):
+                inflow += amounts_a[k]
             row[cols[C_INFLOW_30M]] = inflow
             if inflow > 0:
                 row[cols[C_FORWARDING]] = amount[i] / inflow
-            last = acc_i[a, A_LAST_ACT]
+            last = acc[a].last_act
             row[cols[C_DORMANT]] = 1.0 if last != NONE and t - last >= dormant_ms else 0.0
             if device[i] != NONE:
-                found = _find_known(kn_i, acc_i[a, A_DEV_HEAD], device[i])
+                found = _find_known(kd, acc[a].dev_head, device[i])
                 row[cols[C_NEW_DEVICE]] = 1.0 if found == END else 0.0
         # --- payee -----------------------------------------------------------------------------------------
-        known = _find_known(kn_i, acc_i[a, A_KNOWN_HEAD], b) if payer_seen else END
+        known = _find_known(kp, acc[a].known_head, b) if payer_seen else END
         row[cols[C_NEW_FOR_PAYER]] = 1.0 if known == END else 0.0
         if known != END:
-            first = kn_i[known, K_FIRST]
+            first = kp[known].first
             row[cols[C_DAYS_SINCE_FIRST]] = max(0, t - first) / DAY_MS
-            row[cols[C_RATIO_LARGEST]] = amount[i] / kn_largest[known]
-        payee_seen = acc_i[b, A_SEEN] == 1
-        opened = _opened(payee_opened[i], acc_i, b, payee_seen)
+            row[cols[C_RATIO_LARGEST]] = amount[i] / kp[known].largest
+        payee_seen = acc[b].seen == 1
+        opened = _opened(payee_opened[i], acc, b, payee_seen)
         if opened != NONE:
             row[cols[C_PAYEE_AGE]] = (t - opened) / DAY_MS
         if not payee_seen:
@@ -260,27 +292,24 @@ def featurize_and_record(
             row[cols[C_DISTINCT_24H]] = 0.0
             row[cols[C_INFLOW_24H]] = 0.0
         else:
-            largest = _largest_inflow(acc_i, acc_inmax, b, t)
+            largest = _largest_inflow(acc, inf, b, t)
             if largest > 0:
                 row[cols[C_RATIO_LARGEST_INFLOW]] = amount[i] / largest
-            in_ts, in_amount, in_other, _ = _window(tr_i, tr_amount, acc_i[b, A_IN_HEAD], t - DAY_MS, t)
-            n_in = in_ts.shape[0]
-            counters[4] += 1
-            stamp = counters[4]
+            ints_a, amounts_a, n_in = _window(tr, acc[b].in_head, t - DAY_MS, t, True, ints_a, amounts_a)
+            stamp = _stamp(counters, mark)
             d1 = 0
             d24 = 0
             inflow = 0.0
             for k in range(n_in):
-                inflow += in_amount[k]
-                o = in_other[k]
+                inflow += amounts_a[k]
+                o = ints_a[W_OTHER, k]
                 if mark[o] != stamp:
                     mark[o] = stamp
                     d24 += 1
-            counters[4] += 1
-            stamp = counters[4]
+            stamp = _stamp(counters, mark)
             for k in range(n_in):
-                if in_ts[k] >= t - HOUR_MS:
-                    o = in_other[k]
+                if ints_a[W_TS, k] >= t - HOUR_MS:
+                    o = ints_a[W_OTHER, k]
                     if mark[o] != stamp:
                         mark[o] = stamp
                         d1 += 1
@@ -290,235 +319,218 @@ def featurize_and_record(
             if inflow > 0:
                 # money sent on within 30 minutes of coming in: each outflow counts at most as much as came in
                 # (within the day window) during the 30 minutes before it
-                out_ts, out_amount, _, _ = _window(tr_i, tr_amount, acc_i[b, A_OUT_HEAD], in_ts[0], t)
+                ints_b, amounts_b, n_out = _window(tr, acc[b].out_head, ints_a[W_TS, 0], t, False, ints_b, amounts_b)
                 sent = 0.0
-                for k in range(out_ts.shape[0]):
+                for k in range(n_out):
                     received = 0.0
-                    lo = out_ts[k] - 30 * MINUTE_MS
-                    hi = out_ts[k] + 1
+                    lo = ints_b[W_TS, k] - 30 * MINUTE_MS
+                    hi = ints_b[W_TS, k] + 1
                     for m in range(n_in):
-                        if lo <= in_ts[m] < hi:
-                            received += in_amount[m]
-                    sent += min(out_amount[k], received)
+                        if lo <= ints_a[W_TS, m] < hi:
+                            received += amounts_a[m]
+                    sent += min(amounts_b[k], received)
                 row[cols[C_PASS_THROUGH]] = min(1.0, sent / inflow)
         # --- record ------------------------------------------------------------------------------------------
         _record(
-            i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, acc_inmax, tr_i,
-            tr_amount, tr_free, kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees,
-            max_known_devices,
+            t, a, b, amount[i], device[i], payer_opened[i], payee_opened[i], txn[i], acc, inf, tr, kp, kd,
+            counters, lateness_ms, max_known_payees, max_known_devices,
         )  # fmt: skip
 
 
 @njit(cache=True)
-def _largest_inflow(acc_i, acc_inmax, account, t):
+def _largest_inflow(acc, inf, account, t):
     """The largest inflow kept for the period of `t` and the INFLOW_PERIODS - 1 before it; 0.0 when none."""
+    j = acc[account].inflows
+    if j == END:
+        return 0.0
     period = t // INFLOW_PERIOD_MS
     largest = 0.0
     for k in range(INFLOW_PERIODS):
-        p = acc_i[account, A_IN_PERIOD + k]
-        if p != NONE and p > period - INFLOW_PERIODS and p <= period and acc_inmax[account, k] > largest:
-            largest = acc_inmax[account, k]
+        p = inf[j].period[k]
+        if p != NONE32 and p > period - INFLOW_PERIODS and p <= period and inf[j].inmax[k] > largest:
+            largest = inf[j].inmax[k]
     return largest
 
 
 @njit(cache=True)
 def _record(
-    i, t, a, b, amount, device, payer_opened, payee_opened, txn, acc_i, acc_mean, acc_inmax, tr_i, tr_amount,
-    tr_free, kn_i, kn_largest, kn_free, counters, lateness_ms, max_known_payees, max_known_devices,
+    t, a, b, amount, device, payer_opened, payee_opened, txn, acc, inf, tr, kp, kd, counters, lateness_ms,
+    max_known_payees, max_known_devices,
 ):  # fmt: skip
-    acc_i[a, A_SEEN] = 1
-    acc_i[b, A_SEEN] = 1
-    s = acc_i[a, A_OUT_HEAD]
+    acc[a].seen = 1
+    acc[b].seen = 1
+    s = acc[a].out_head
     while s != END:  # re-delivered: the state already holds it
-        if tr_i[s, T_TXN] == txn[i]:
+        if tr[s].txn == txn:
             return
-        s = tr_i[s, T_NEXT]
-    known = _find_known(kn_i, acc_i[a, A_KNOWN_HEAD], b)
+        s = tr[s].next_out
+    known = _find_known(kp, acc[a].known_head, b)
+    _insert(tr, counters, acc, a, b, t, amount, txn, known == END)
     # outflow of the payer
-    _insert(tr_i, tr_amount, tr_free, counters, acc_i, a, A_OUT_HEAD, t, amount[i], b, txn[i], known == END)
-    count = acc_i[a, A_OUT_COUNT] + 1
-    acc_i[a, A_OUT_COUNT] = count
-    acc_mean[a] += (amount[i] - acc_mean[a]) / count
-    if acc_i[a, A_LAST_OUT] == NONE or t > acc_i[a, A_LAST_OUT]:
-        acc_i[a, A_LAST_OUT] = t
-    if acc_i[a, A_LAST_ACT] == NONE or t > acc_i[a, A_LAST_ACT]:
-        acc_i[a, A_LAST_ACT] = t
+    count = acc[a].out_count + 1
+    acc[a].out_count = count
+    acc[a].mean += (amount - acc[a].mean) / count
+    if acc[a].last_out == NONE or t > acc[a].last_out:
+        acc[a].last_out = t
+    if acc[a].last_act == NONE or t > acc[a].last_act:
+        acc[a].last_act = t
     if known == END:
-        e = _new_known(kn_i, kn_largest, kn_free, counters, acc_i, a, A_KNOWN_HEAD, A_KNOWN_N, b)
-        kn_i[e, K_FIRST] = t
-        kn_i[e, K_LAST] = t
-        kn_largest[e] = amount[i]
-        if acc_i[a, A_KNOWN_N] > max_known_payees:
-            _evict_oldest(kn_i, kn_free, counters, acc_i, a, A_KNOWN_HEAD, A_KNOWN_N)
+        e = _new_known(kp, counters, KP_FREE, KP_NFREE, acc[a].known_head, b)
+        acc[a].known_head = e
+        acc[a].known_n += 1
+        kp[e].first = t
+        kp[e].last = t
+        kp[e].largest = amount
+        if acc[a].known_n > max_known_payees:
+            acc[a].known_head = _evict_oldest(kp, counters, KP_FREE, KP_NFREE, acc[a].known_head)
+            acc[a].known_n -= 1
     else:
-        kn_i[known, K_FIRST] = min(kn_i[known, K_FIRST], t)
-        kn_i[known, K_LAST] = max(kn_i[known, K_LAST], t)
-        kn_largest[known] = max(kn_largest[known], amount[i])
+        kp[known].first = min(kp[known].first, t)
+        kp[known].last = max(kp[known].last, t)
+        kp[known].largest = max(kp[known].largest, amount)
     # inflow of the payee
-    _insert(tr_i, tr_amount, tr_free, counters, acc_i, b, A_IN_HEAD, t, amount[i], a, txn[i], False)
+    j = acc[b].inflows
+    if j == END:
+        j = counters[INF_N]  # a new record: every period NONE32
+        counters[INF_N] += 1
+        acc[b].inflows = j
     period = t // INFLOW_PERIOD_MS
     k = period % INFLOW_PERIODS
-    kept = acc_i[b, A_IN_PERIOD + k]
+    kept = inf[j].period[k]
     if kept == period:
-        acc_inmax[b, k] = max(acc_inmax[b, k], amount[i])
-    elif kept < period:  # NONE is below every period
-        acc_i[b, A_IN_PERIOD + k] = period
-        acc_inmax[b, k] = amount[i]
-    if acc_i[b, A_LAST_ACT] == NONE or t > acc_i[b, A_LAST_ACT]:
-        acc_i[b, A_LAST_ACT] = t
+        inf[j].inmax[k] = max(inf[j].inmax[k], amount)
+    elif kept < period:  # NONE32 is below every period
+        inf[j].period[k] = period
+        inf[j].inmax[k] = amount
+    if acc[b].last_act == NONE or t > acc[b].last_act:
+        acc[b].last_act = t
     # device
-    if device[i] != NONE:
-        e = _find_known(kn_i, acc_i[a, A_DEV_HEAD], device[i])
+    if device != NONE:
+        e = _find_known(kd, acc[a].dev_head, device)
         if e == END:
-            e = _new_known(kn_i, kn_largest, kn_free, counters, acc_i, a, A_DEV_HEAD, A_DEV_N, device[i])
-            kn_i[e, K_LAST] = max(0, t)
-            if acc_i[a, A_DEV_N] > max_known_devices:
-                _evict_oldest(kn_i, kn_free, counters, acc_i, a, A_DEV_HEAD, A_DEV_N)
+            e = _new_known(kd, counters, KD_FREE, KD_NFREE, acc[a].dev_head, device)
+            acc[a].dev_head = e
+            acc[a].dev_n += 1
+            kd[e].last = max(0, t)
+            if acc[a].dev_n > max_known_devices:
+                acc[a].dev_head = _evict_oldest(kd, counters, KD_FREE, KD_NFREE, acc[a].dev_head)
+                acc[a].dev_n -= 1
         else:
-            kn_i[e, K_LAST] = max(kn_i[e, K_LAST], t)
-    if payer_opened[i] != NONE:
-        acc_i[a, A_OPENED] = payer_opened[i]
-    if payee_opened[i] != NONE:
-        acc_i[b, A_OPENED] = payee_opened[i]
-    if t > counters[0]:
-        counters[0] = t
-    horizon = counters[0] - DAY_MS - lateness_ms
-    _prune(tr_i, tr_free, counters, acc_i, a, horizon)
-    _prune(tr_i, tr_free, counters, acc_i, b, horizon)
+            kd[e].last = max(kd[e].last, t)
+    if payer_opened != NONE:
+        acc[a].opened = payer_opened
+    if payee_opened != NONE:
+        acc[b].opened = payee_opened
+    if t > counters[WATERMARK]:
+        counters[WATERMARK] = t
+    horizon = counters[WATERMARK] - DAY_MS - lateness_ms
+    _prune(tr, counters, acc, a, horizon)
+    _prune(tr, counters, acc, b, horizon)
 
 
 @njit(cache=True)
-def _insert(tr_i, tr_amount, tr_free, counters, acc_i, account, head_col, t, amount, other, txn, new_payee):
-    """Put a transfer into a newest-first chain after the ones with a later time, before those with an equal
-    or earlier one (so among equal times the later arrival counts as newer, as bisect.insort does)."""
-    counters[1] -= 1
-    s = tr_free[counters[1]]
-    tr_i[s, T_TS] = t
-    tr_i[s, T_OTHER] = other
-    tr_i[s, T_TXN] = txn
-    tr_i[s, T_NEW_PAYEE] = 1 if new_payee else 0
-    tr_amount[s] = amount
+def _insert(tr, counters, acc, a, b, t, amount, txn, new_payee):
+    """One transfer slot, put into the payer's outflow chain and the payee's inflow chain after the transfers
+    with a later time, before those with an equal or earlier one (so among equal times the later arrival counts
+    as newer, as bisect.insort does)."""
+    s = counters[TR_FREE]
+    counters[TR_FREE] = tr[s].next_out
+    counters[TR_NFREE] -= 1
+    tr[s].ts = t
+    tr[s].txn = txn
+    tr[s].amount = amount
+    tr[s].payer = a
+    tr[s].payee = b
+    tr[s].flags = IN_OUT | IN_IN | (NEW_PAYEE if new_payee else 0)
     prev = END
-    cur = acc_i[account, head_col]
-    while cur != END and tr_i[cur, T_TS] > t:
+    cur = acc[a].out_head
+    while cur != END and tr[cur].ts > t:
         prev = cur
-        cur = tr_i[cur, T_NEXT]
-    tr_i[s, T_NEXT] = cur
+        cur = tr[cur].next_out
+    tr[s].next_out = cur
     if prev == END:
-        acc_i[account, head_col] = s
+        acc[a].out_head = s
     else:
-        tr_i[prev, T_NEXT] = s
+        tr[prev].next_out = s
+    prev = END
+    cur = acc[b].in_head
+    while cur != END and tr[cur].ts > t:
+        prev = cur
+        cur = tr[cur].next_in
+    tr[s].next_in = cur
+    if prev == END:
+        acc[b].in_head = s
+    else:
+        tr[prev].next_in = s
 
 
 @njit(cache=True)
-def _prune(tr_i, tr_free, counters, acc_i, account, before):
-    """Free the transfers older than `before` in both chains of an account."""
-    for head_col in (A_OUT_HEAD, A_IN_HEAD):
+def _prune(tr, counters, acc, account, before):
+    """Drop the transfers older than `before` from both chains of an account; a transfer neither chain holds
+    any more goes back to the free list."""
+    for inflow in (False, True):
         prev = END
-        cur = acc_i[account, head_col]
-        while cur != END and tr_i[cur, T_TS] >= before:
+        cur = acc[account].in_head if inflow else acc[account].out_head
+        while cur != END and tr[cur].ts >= before:
             prev = cur
-            cur = tr_i[cur, T_NEXT]
+            cur = _next(tr, cur, inflow)
         if cur == END:
             continue
         if prev == END:
-            acc_i[account, head_col] = END
+            if inflow:
+                acc[account].in_head = END
+            else:
+                acc[account].out_head = END
+        elif inflow:
+            tr[prev].next_in = END
         else:
-            tr_i[prev, T_NEXT] = END
+            tr[prev].next_out = END
         while cur != END:
-            nxt = tr_i[cur, T_NEXT]
-            tr_free[counters[1]] = cur
-            counters[1] += 1
+            nxt = _next(tr, cur, inflow)
+            if inflow:
+                tr[cur].next_in = END
+                tr[cur].flags &= ~IN_IN
+            else:
+                tr[cur].next_out = END
+                tr[cur].flags &= ~IN_OUT
+            if tr[cur].flags & (IN_OUT | IN_IN) == 0:
+                tr[cur].next_out = counters[TR_FREE]
+                counters[TR_FREE] = cur
+                counters[TR_NFREE] += 1
             cur = nxt
 
 
 @njit(cache=True)
-def _new_known(kn_i, kn_largest, kn_free, counters, acc_i, account, head_col, count_col, key):
-    counters[2] -= 1
-    e = kn_free[counters[2]]
-    kn_i[e, K_KEY] = key
-    kn_i[e, K_FIRST] = 0
-    kn_i[e, K_LAST] = 0
-    kn_i[e, K_SEQ] = counters[3]
-    counters[3] += 1
-    kn_largest[e] = 0.0
-    kn_i[e, K_NEXT] = acc_i[account, head_col]
-    acc_i[account, head_col] = e
-    acc_i[account, count_col] += 1
+def _new_known(pool, counters, free_at, nfree_at, head, key):
+    """A new entry at the head of a chain (the caller stores the new head): key set, times and amount 0."""
+    e = counters[free_at]
+    counters[free_at] = pool[e].next
+    counters[nfree_at] -= 1
+    pool[e].key = key
+    pool[e].last = 0
+    pool[e].next = head
     return e
 
 
 @njit(cache=True)
-def _evict_oldest(kn_i, kn_free, counters, acc_i, account, head_col, count_col):
-    """Forget the least recently used entry (ties: the one created first)."""
+def _evict_oldest(pool, counters, free_at, nfree_at, head):
+    """Forget the least recently used entry; among equal times the one created first, which is the one
+    further down the chain (chains are in creation order, newest first). Returns the new head."""
     best = END
     best_prev = END
     prev = END
-    e = acc_i[account, head_col]
+    e = head
     while e != END:
-        if (
-            best == END
-            or kn_i[e, K_LAST] < kn_i[best, K_LAST]
-            or (kn_i[e, K_LAST] == kn_i[best, K_LAST] and kn_i[e, K_SEQ] < kn_i[best, K_SEQ])
-        ):
+        if best == END or pool[e].last <= pool[best].last:
             best = e
             best_prev = prev
         prev = e
-        e = kn_i[e, K_NEXT]
+        e = pool[e].next
     if best_prev == END:
-        acc_i[account, head_col] = kn_i[best, K_NEXT]
+        head = pool[best].next
     else:
-        kn_i[best_prev, K_NEXT] = kn_i[best, K_NEXT]
-    kn_free[counters[2]] = best
-    counters[2] += 1
-    acc_i[account, count_col] -= 1
-
-
-@njit(cache=True)
-def compact(acc_i, n_accounts, tr_i, tr_amount, kn_i, kn_largest):
-    """Renumber the live transfer slots and known entries to 0..n-1, in chain order, so the pools can be cut
-    to the part in use (a checkpoint writes only that). Returns (live transfers, live known entries)."""
-    tr_new = np.full(tr_i.shape[0], END, np.int64)
-    kn_new = np.full(kn_i.shape[0], END, np.int64)
-    n_tr = 0
-    n_kn = 0
-    for a in range(n_accounts):
-        for col in (A_OUT_HEAD, A_IN_HEAD):
-            s = acc_i[a, col]
-            while s != END:
-                tr_new[s] = n_tr
-                n_tr += 1
-                s = tr_i[s, T_NEXT]
-        for col in (A_KNOWN_HEAD, A_DEV_HEAD):
-            e = acc_i[a, col]
-            while e != END:
-                kn_new[e] = n_kn
-                n_kn += 1
-                e = kn_i[e, K_NEXT]
-    tr_i2 = np.zeros((n_tr, tr_i.shape[1]), np.int64)
-    tr_amount2 = np.zeros(n_tr, np.float64)
-    for s in range(tr_i.shape[0]):
-        d = tr_new[s]
-        if d != END:
-            tr_i2[d] = tr_i[s]
-            nxt = tr_i[s, T_NEXT]
-            tr_i2[d, T_NEXT] = END if nxt == END else tr_new[nxt]
-            tr_amount2[d] = tr_amount[s]
-    kn_i2 = np.zeros((n_kn, kn_i.shape[1]), np.int64)
-    kn_largest2 = np.zeros(n_kn, np.float64)
-    for e in range(kn_i.shape[0]):
-        d = kn_new[e]
-        if d != END:
-            kn_i2[d] = kn_i[e]
-            nxt = kn_i[e, K_NEXT]
-            kn_i2[d, K_NEXT] = END if nxt == END else kn_new[nxt]
-            kn_largest2[d] = kn_largest[e]
-    heads = acc_i[:n_accounts].copy()
-    for a in range(n_accounts):
-        for col in (A_OUT_HEAD, A_IN_HEAD):
-            if heads[a, col] != END:
-                heads[a, col] = tr_new[heads[a, col]]
-        for col in (A_KNOWN_HEAD, A_DEV_HEAD):
-            if heads[a, col] != END:
-                heads[a, col] = kn_new[heads[a, col]]
-    return heads, tr_i2, tr_amount2, kn_i2, kn_largest2
+        pool[best_prev].next = pool[best].next
+    pool[best].next = counters[free_at]
+    counters[free_at] = best
+    counters[nfree_at] += 1
+    return head

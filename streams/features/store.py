@@ -1,236 +1,203 @@
-"""Columnar per-account state: numpy arrays the numba kernels (streams/features/kernels.py) read and update.
+"""Columnar per-account state: numpy record arrays the numba kernels (streams/features/kernels.py) read and
+update (the layouts: streams/features/layout.py).
 
-- `acc_i` / `acc_mean`: one row per account (seen, outgoing count and running mean, latest outgoing and latest
-  activity time, opening date, the heads of its chains, how many payees and devices it knows).
-- `acc_inmax`: per account, the largest inflow of each of the last four 10-day periods (their period numbers
-  are in `acc_i`), for payee.amount_ratio_to_largest_inflow_30d.
-- `tr_i` / `tr_amount`: a pool of transfer slots. Each account chains its outgoing and incoming transfers of the
-  last 24 h plus the allowed lateness, newest first; pruned slots go back to a free list.
-- `kn_i` / `kn_largest`: a pool of "known" entries chained per account: payees it paid (first, last time,
-  largest amount) and devices it used (last time), each capped with least-recently-used eviction.
+- `acc`: one record per account (seen, outgoing count and running mean, latest outgoing and latest activity
+  time, opening date, the heads of its chains, how many payees and devices it knows).
+- `inf`: for each account that received money, the largest inflow of each of the last four 10-day periods
+  (payee.amount_ratio_to_largest_inflow_30d); records are appended and never freed, like accounts.
+- `tr`: a pool of transfers. Each is chained into its payer's outflows and its payee's inflows (the last 24 h
+  plus the allowed lateness, newest first); a transfer both chains have pruned goes back to the free list.
+- `kp` / `kd`: pools of known payees (first, last time, largest amount) and devices (last time) chained per
+  account, each capped with least-recently-used eviction.
 
-Accounts are numbered in order of first sight (`index`). Arrays grow by doubling; a checkpoint pickles them as
-raw buffers, trimmed to the rows in use, which is what makes saving a million accounts fast.
+Accounts are known by the 64-bit digest of their name (streams/features/digest.py) and numbered in order of
+first sight by a numba hash table (streams/features/table.py); names are not kept. Two accounts with the same
+digest would share a row: with n accounts the chance that any two do is about n^2 / 2^65, 3e-8 for a million
+accounts, 3e-6 for ten million. Arrays grow by an eighth; a checkpoint pickles them as raw buffers, trimmed to
+the live rows and slots, which is what makes saving a million accounts fast.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from streams.features.kernels import (
-    A_DEV_HEAD,
-    A_DEV_N,
-    A_IN_HEAD,
-    A_IN_PERIOD,
-    A_KNOWN_HEAD,
-    A_KNOWN_N,
-    A_LAST_ACT,
-    A_LAST_OUT,
-    A_OPENED,
-    A_OUT_COUNT,
-    A_OUT_HEAD,
-    A_SEEN,
-    ACCOUNT_FIELDS,
+from streams.features.compact import compact
+from streams.features.digest import digest
+from streams.features.layout import (
+    COUNTERS,
+    DEVICE,
     END,
+    INF_N,
     INFLOW_PERIODS,
-    K_FIRST,
-    K_KEY,
-    K_LAST,
-    K_NEXT,
-    KNOWN_FIELDS,
+    KD_FREE,
+    KD_NFREE,
+    KP_FREE,
+    KP_NFREE,
+    NEW_PAYEE,
     NONE,
-    T_NEW_PAYEE,
-    T_NEXT,
-    T_OTHER,
-    T_TS,
-    T_TXN,
-    TRANSFER_FIELDS,
-    compact,
+    NONE32,
+    PAYEE,
+    TR_FREE,
+    TR_NFREE,
+    TRANSFER,
+    new_accounts,
+    new_inflows,
 )
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit digest that is the same in every process (Python's hash() of text is not): txn ids and
-    device ids are kept as these."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True) | 1
+from streams.features.table import AccountTable, grown
 
 
 class AccountStore:
-    def __init__(self, accounts: int = 1024, transfers: int = 4096, known: int = 4096) -> None:
-        self.index: dict[str, int] = {}
-        self.acc_i = _account_rows(accounts)
-        self.acc_mean = np.zeros(accounts, np.float64)
-        self.acc_inmax = np.zeros((accounts, INFLOW_PERIODS), np.float64)
-        self.tr_i = np.zeros((transfers, TRANSFER_FIELDS), np.int64)
-        self.tr_amount = np.zeros(transfers, np.float64)
-        self.tr_free = np.arange(transfers - 1, -1, -1, dtype=np.int64)
-        self.kn_i = np.zeros((known, KNOWN_FIELDS), np.int64)
-        self.kn_largest = np.zeros(known, np.float64)
-        self.kn_free = np.arange(known - 1, -1, -1, dtype=np.int64)
-        self.mark = np.zeros(accounts, np.int64)
-        # watermark, free transfer slots, free known entries, next known sequence number, mark stamp
-        self.counters = np.array([0, transfers, known, 0, 0], np.int64)
+    def __init__(self, accounts: int = 1024, transfers: int = 2048, known: int = 1024) -> None:
+        self.table = AccountTable(accounts)
+        self.acc = new_accounts(accounts)
+        self.inf = new_inflows(accounts)
+        self.mark = np.zeros(accounts, np.int32)  # scratch of the distinct counts, not state
+        self.counters = np.zeros(COUNTERS, np.int64)
+        self.counters[[TR_FREE, KP_FREE, KD_FREE]] = END
+        self.tr = np.zeros(0, TRANSFER)
+        self.kp = np.zeros(0, PAYEE)
+        self.kd = np.zeros(0, DEVICE)
+        self.tr = self._grow_pool(self.tr, "next_out", TR_FREE, TR_NFREE, transfers)
+        self.kp = self._grow_pool(self.kp, "next", KP_FREE, KP_NFREE, known)
+        self.kd = self._grow_pool(self.kd, "next", KD_FREE, KD_NFREE, known)
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.table)
 
     # --- numbering and room -------------------------------------------------------------------------------
 
-    def numbers(self, accounts: list[str]) -> np.ndarray:
-        """The row of each account, new accounts getting the next free rows."""
-        index = self.index
-        rows = [index.get(a, -1) for a in accounts]
-        if -1 in rows:
-            for k, a in enumerate(accounts):
-                if rows[k] == -1:
-                    rows[k] = index.setdefault(a, len(index))
-            self._grow_accounts(len(index))
-        return np.array(rows, np.int64)
+    def rows(self, digests: np.ndarray) -> np.ndarray:
+        """The row of each account digest, new accounts getting the next free rows."""
+        rows = self.table.rows(digests)
+        self._grow_accounts(self.table.keys.shape[0])
+        return rows
 
     def make_room(self, transactions: int) -> None:
-        """Enough free slots for a batch: two transfers and two known entries per transaction."""
-        if self.counters[1] < 2 * transactions:
-            self.tr_i, self.tr_amount, self.tr_free = _grow_pool(
-                self.tr_i, self.tr_amount, self.tr_free, self.counters, 1, 2 * transactions
-            )
-        if self.counters[2] < 2 * transactions:
-            self.kn_i, self.kn_largest, self.kn_free = _grow_pool(
-                self.kn_i, self.kn_largest, self.kn_free, self.counters, 2, 2 * transactions
-            )
+        """Enough free slots for a batch: a transfer, a known payee, a known device and an inflow record per
+        transaction."""
+        c = self.counters
+        used = int(c[INF_N])
+        if self.inf.shape[0] - used < transactions:
+            inf = new_inflows(grown(self.inf.shape[0], used + transactions))
+            inf[:used] = self.inf[:used]
+            self.inf = inf
+        if c[TR_NFREE] < transactions:
+            self.tr = self._grow_pool(self.tr, "next_out", TR_FREE, TR_NFREE, transactions)
+        if c[KP_NFREE] < transactions:
+            self.kp = self._grow_pool(self.kp, "next", KP_FREE, KP_NFREE, transactions)
+        if c[KD_NFREE] < transactions:
+            self.kd = self._grow_pool(self.kd, "next", KD_FREE, KD_NFREE, transactions)
 
-    def _grow_accounts(self, needed: int) -> None:
-        size = self.acc_i.shape[0]
-        if needed <= size:
+    def _grow_pool(self, pool: np.ndarray, link: str, free_at: int, nfree_at: int, needed: int) -> np.ndarray:
+        size = pool.shape[0]
+        new = grown(size, size + needed)
+        out = np.zeros(new, pool.dtype)
+        out[:size] = pool
+        out[link][size : new - 1] = np.arange(size + 1, new)  # the new slots, chained, on top of the free list
+        out[link][new - 1] = self.counters[free_at]
+        self.counters[free_at] = size
+        self.counters[nfree_at] += new - size
+        return out
+
+    def _grow_accounts(self, capacity: int) -> None:
+        size = self.acc.shape[0]
+        if capacity <= size:
             return
-        new = max(needed, 2 * size)
-        acc_i = _account_rows(new)
-        acc_i[:size] = self.acc_i
-        self.acc_i = acc_i
-        self.acc_mean = np.concatenate([self.acc_mean, np.zeros(new - size)])
-        self.acc_inmax = np.concatenate([self.acc_inmax, np.zeros((new - size, INFLOW_PERIODS))])
-        self.mark = np.concatenate([self.mark, np.zeros(new - size, np.int64)])
+        acc = new_accounts(capacity)
+        acc[:size] = self.acc
+        self.acc = acc
+        mark = np.zeros(capacity, np.int32)
+        mark[:size] = self.mark
+        self.mark = mark
 
     # --- reading the state back (tests, tools) ----------------------------------------------------------
 
-    def account(self, account: str) -> dict[str, object] | None:
-        """One account's state in plain Python (for tests and debugging), None if never seen."""
-        a = self.index.get(account)
-        if a is None or self.acc_i[a, A_SEEN] != 1:
+    def account(self, account: str | int) -> dict[str, object] | None:
+        """One account's state in plain Python (for tests and debugging), None if never seen. `account` is its
+        name or its digest; other accounts and devices appear as digests."""
+        a = self.table.find(digest(account) if isinstance(account, str) else account)
+        if a is None or self.acc[a]["seen"] != 1:
             return None
-        names = self._names()
-        row = self.acc_i[a]
+        keys, tr, rec = self.table.keys, self.tr, self.acc[a]
+        inflows = None if rec["inflows"] == END else self.inf[rec["inflows"]]
 
-        def chain(head: int) -> list[tuple[int, float, str, int, bool]]:
+        def chain(head: int, inflow: bool) -> list[tuple[int, float, int, int, bool]]:
             out = []
             s = head
             while s != END:
-                t = self.tr_i[s]
-                out.append((int(t[T_TS]), float(self.tr_amount[s]), names[int(t[T_OTHER])], int(t[T_TXN]),
-                            bool(t[T_NEW_PAYEE])))  # fmt: skip
-                s = int(t[T_NEXT])
+                t = tr[s]
+                other = int(keys[t["payer"] if inflow else t["payee"]])
+                new = not inflow and bool(t["flags"] & NEW_PAYEE)
+                out.append((int(t["ts"]), float(t["amount"]), other, int(t["txn"]), new))
+                s = int(t["next_in"] if inflow else t["next_out"])
             return out[::-1]  # oldest first
 
-        def known(head: int, key_name: bool) -> dict[object, tuple[int, int, float]]:
-            out: dict[object, tuple[int, int, float]] = {}
+        def known(pool: np.ndarray, head: int) -> list[np.void]:
+            out = []
             e = head
             while e != END:
-                k = self.kn_i[e]
-                key = names[int(k[K_KEY])] if key_name else int(k[K_KEY])
-                out[key] = (int(k[K_FIRST]), int(k[K_LAST]), float(self.kn_largest[e]))
-                e = int(k[K_NEXT])
+                out.append(pool[e])
+                e = int(pool[e]["next"])
             return out
 
-        def time(col: int) -> int | None:
-            return None if row[col] == NONE else int(row[col])
+        def time(value: int) -> int | None:
+            return None if value == NONE else int(value)
 
         return {
-            "outflows": chain(int(row[A_OUT_HEAD])),
-            "inflows": chain(int(row[A_IN_HEAD])),
-            "out_count": int(row[A_OUT_COUNT]),
-            "out_mean": float(self.acc_mean[a]),
-            "last_out_ms": time(A_LAST_OUT),
-            "last_activity_ms": time(A_LAST_ACT),
-            "opened_ms": time(A_OPENED),
-            "known_payees": known(int(row[A_KNOWN_HEAD]), True),
-            "known_devices": {k: v[1] for k, v in known(int(row[A_DEV_HEAD]), False).items()},
+            "outflows": chain(int(rec["out_head"]), False),
+            "inflows": chain(int(rec["in_head"]), True),
+            "out_count": int(rec["out_count"]),
+            "out_mean": float(rec["mean"]),
+            "last_out_ms": time(rec["last_out"]),
+            "last_activity_ms": time(rec["last_act"]),
+            "opened_ms": time(rec["opened"]),
+            "known_payees": {
+                int(keys[e["key"]]): (int(e["first"]), int(e["last"]), float(e["largest"]))
+                for e in known(self.kp, int(rec["known_head"]))
+            },
+            "known_devices": {int(e["key"]): int(e["last"]) for e in known(self.kd, int(rec["dev_head"]))},
             "largest_inflows": [
-                None if row[A_IN_PERIOD + k] == NONE else (int(row[A_IN_PERIOD + k]), float(self.acc_inmax[a, k]))
+                None
+                if inflows is None or inflows["period"][k] == NONE32
+                else (int(inflows["period"][k]), float(inflows["inmax"][k]))
                 for k in range(INFLOW_PERIODS)
             ],
         }
 
-    def _names(self) -> dict[int, str]:
-        """Account of each row, kept between calls (rows are never renumbered; new ones are appended)."""
-        names: dict[int, str] = getattr(self, "_names_by_row", {})
-        if len(names) != len(self.index):
-            names = self._names_by_row = {row: name for name, row in self.index.items()}
-        return names
-
-    def accounts(self) -> list[str]:
-        """Accounts that took part in a transfer."""
-        seen = self.acc_i[: len(self.index), A_SEEN] == 1
-        return [name for name, row in self.index.items() if seen[row]]
+    def accounts(self) -> list[int]:
+        """The digests of the accounts that took part in a transfer."""
+        n = len(self.table)
+        return self.table.keys[:n][self.acc["seen"][:n] == 1].tolist()
 
     def nbytes(self) -> int:
-        """Memory held by the arrays (the account index's strings come on top)."""
-        return sum(
-            a.nbytes
-            for a in (self.acc_i, self.acc_mean, self.acc_inmax, self.tr_i, self.tr_amount, self.tr_free,
-                      self.kn_i, self.kn_largest, self.kn_free, self.mark)
-        )  # fmt: skip
+        """Memory held by the arrays (the whole state: account names are not kept)."""
+        t = self.table
+        return sum(a.nbytes for a in (t.keys, t.slots, self.acc, self.inf, self.mark, self.tr, self.kp, self.kd))
 
     # --- pickling: only the rows in use -----------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, object]:
         # live slots only, renumbered (free slots and spare capacity are not written)
-        n = len(self.index)
-        acc_i, tr_i, tr_amount, kn_i, kn_largest = compact(
-            self.acc_i, n, self.tr_i, self.tr_amount, self.kn_i, self.kn_largest
-        )
+        acc, tr, kp, kd = compact(self.acc, len(self.table), self.tr, self.kp, self.kd)
+        inf = self.inf[: self.counters[INF_N]].copy()
         return {
-            "index": self.index,
-            "acc_i": acc_i,
-            "acc_mean": self.acc_mean[:n].copy(),
-            "acc_inmax": self.acc_inmax[:n].copy(),
-            "tr_i": tr_i,
-            "tr_amount": tr_amount,
-            "kn_i": kn_i,
-            "kn_largest": kn_largest,
-            "counters": self.counters.copy(),
+            "table": self.table,
+            "acc": acc,
+            "inf": inf,
+            "tr": tr,
+            "kp": kp,
+            "kd": kd,
+            "watermark": int(self.counters[0]),
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self.tr_free = np.zeros(0, np.int64)  # every slot is live; make_room adds free ones
-        self.kn_free = np.zeros(0, np.int64)
-        self.counters[1] = self.counters[2] = 0
-        self.counters[4] = 0
-        self.mark = np.zeros(self.acc_i.shape[0], np.int64)
-        self._grow_accounts(max(self.acc_i.shape[0], 1024))
+        self.table = state["table"]  # type: ignore[assignment]
+        self.acc, self.inf = state["acc"], state["inf"]  # type: ignore[assignment]
+        self.tr, self.kp, self.kd = state["tr"], state["kp"], state["kd"]  # type: ignore[assignment]
+        self.mark = np.zeros(self.acc.shape[0], np.int32)
+        self.counters = np.zeros(COUNTERS, np.int64)
+        self.counters[0] = state["watermark"]  # type: ignore[call-overload]
+        self.counters[INF_N] = self.inf.shape[0]
+        self.counters[[TR_FREE, KP_FREE, KD_FREE]] = END  # every slot is live; make_room adds free ones
+        self._grow_accounts(max(self.table.keys.shape[0], 1024))
         self.make_room(1024)
-
-
-def _account_rows(n: int) -> np.ndarray:
-    rows = np.zeros((n, ACCOUNT_FIELDS), np.int64)
-    rows[:, [A_LAST_OUT, A_LAST_ACT, A_OPENED]] = NONE
-    rows[:, A_IN_PERIOD : A_IN_PERIOD + INFLOW_PERIODS] = NONE
-    rows[:, [A_OUT_HEAD, A_IN_HEAD, A_KNOWN_HEAD, A_DEV_HEAD]] = END
-    rows[:, [A_SEEN, A_OUT_COUNT, A_KNOWN_N, A_DEV_N]] = 0
-    return rows
-
-
-def _grow_pool(
-    ints: np.ndarray, floats: np.ndarray, free: np.ndarray, counters: np.ndarray, free_at: int, needed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    size = ints.shape[0]
-    new = max(2 * size, size + needed)
-    ints = np.concatenate([ints, np.zeros((new - size, ints.shape[1]), np.int64)])
-    floats = np.concatenate([floats, np.zeros(new - size)])
-    n_free = int(counters[free_at])
-    grown = np.empty(new, np.int64)
-    grown[: new - size] = np.arange(new - 1, size - 1, -1)  # new slots at the bottom of the stack
-    grown[new - size : new - size + n_free] = free[:n_free]
-    counters[free_at] = n_free + new - size
-    return ints, floats, grown
