@@ -52,10 +52,22 @@ def _arith(op: str, a: float, b: float) -> float:
 
 
 def generate(node: ast.Node, registry: FeatureRegistry = REGISTRY) -> list[tuple[Op, float]]:
-    """Stack-machine code for a checked, folded expression."""
+    """Stack-machine code for a checked, folded rule condition: its top-level `and`s become conjuncts checked
+    in order, each followed by REQUIRE (the rule stops at the first one that is not true), the last one left
+    as the rule's value."""
     code: list[tuple[Op, float]] = []
-    _emit(node, code, registry, None)
+    *first, last = _conjuncts(node)
+    for conjunct in first:
+        _emit(conjunct, code, registry, None)
+        code.append((Op.REQUIRE, 0.0))
+    _emit(last, code, registry, None)
     return code
+
+
+def _conjuncts(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.Logic) and node.op == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
 
 
 def _emit(node: ast.Node, code: list[tuple[Op, float]], registry: FeatureRegistry, peer: ast.Node | None) -> None:

@@ -42,6 +42,10 @@ def _eval_rule(row, ops, args, start, stop, stack):
         elif op == 1:
             stack[sp] = row[np.int64(args[pc])]
             sp += 1
+        elif op == 16:  # REQUIRE: a conjunct that is not true stops the rule
+            sp -= 1
+            if stack[sp] != 1.0:
+                return 0.0
         elif op == 6:
             stack[sp - 1] = -stack[sp - 1]
         elif op == 15:

@@ -34,6 +34,10 @@ class Op(IntEnum):
     AND = 13  # Kleene: false wins, then unknown
     OR = 14  # Kleene: true wins, then unknown
     NOT = 15
+    # pop a value; unless it is exactly 1.0 the rule does not fire, and the rest of its code is skipped. A rule
+    # fires only when its value is 1.0, and a Kleene `and` is 1.0 only when every operand is: so the top-level
+    # conjuncts of a rule are checked one by one, and most rules stop at their first condition
+    REQUIRE = 16
 
 
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE, Op.AND, Op.OR})
@@ -100,6 +104,11 @@ def _stack_depth(code: list[tuple[Op, float]], n_features: int) -> int:
             depth += 1
         elif op in BINARY:
             depth -= 1
+        elif op is Op.REQUIRE:
+            if depth != 1:
+                raise ScoringError(f"REQUIRE needs exactly one value on the stack, has {depth}")
+            depth = 0
+            continue
         if depth < 1:
             raise ScoringError(f"stack underflow at {op.name}")
         deepest = max(deepest, depth)
