@@ -10,16 +10,17 @@ per tracked account (and how the arrays divide it), the write time and the load 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import tracemalloc
 from datetime import date
 from pathlib import Path
 
-from streams.dedup import DecisionLog
+from streams.dedup import DecisionLog, Remembered
 from streams.events import Transaction
 from streams.features.engine import FeatureEngine
-from streams.snapshot import load, save
+from streams.snapshot import ForkedSave, load, save
 
 
 def build(n: int) -> FeatureEngine:
@@ -75,6 +76,20 @@ def main() -> None:
     print(f"checkpoint          {size / 1e6:,.1f} MB = {size / tracked:,.0f} bytes per account")
     print(f"write               {written:.1f} s")
     print(f"recovery (load)     {loaded:.1f} s")
+    # what the worker itself waits for: the fork of the copy that writes the checkpoint (streams/snapshot.py),
+    # with a full decision log next to the state
+    decisions = DecisionLog()
+    for i in range(decisions.capacity):
+        decisions.put(f"t{i:09d}", Remembered(i, b'{"kind": "decision"}' * 20, i % 10 == 0))
+    pauses, children = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        saving = ForkedSave(path, engine, decisions)
+        pauses.append(time.perf_counter() - started)
+        saving.wait()
+        children.append(time.perf_counter() - started)
+    print(f"worker's pause      {statistics.median(pauses) * 1000:.1f} ms (fork; the copy writes the checkpoint with "
+          f"{len(decisions):,} decisions in {statistics.median(children):.1f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":
