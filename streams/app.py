@@ -205,9 +205,10 @@ class Interceptor(mode.Service):
         """Every checkpoint interval (or second, without checkpoints), and when `final`: save the state, wait
         for the output to be delivered, then commit what was processed. Call with `batch_lock` held.
 
-        With checkpoints, the state is read into bytes here, and the bytes are written and the offsets
-        committed in the background (`_write_and_commit`), unless `final`: a rebalance or a stop waits for
-        its checkpoint and commit. While one checkpoint is being written the next one is not started."""
+        With checkpoints, a forked copy of the worker writes the checkpoint (`ForkedSave`), and waiting for it,
+        delivering and committing run in the background (`_write_and_commit`), unless `final`: a rebalance or a
+        stop waits for its checkpoint and commit. While one checkpoint is being written the next one is not
+        started."""
         interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
         writing = self._checkpointing is not None and not self._checkpointing.done()
         if final and writing:
