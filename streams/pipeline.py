@@ -115,6 +115,7 @@ class TransactionPipeline:
             else:
                 self._transactions(list(run), out, now_ms)
         self.engine.prune_holds()
+        self.engine.prune_calls()
         return out
 
     def expire(self, now_ms: int) -> BatchOutcome:

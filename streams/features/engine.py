@@ -34,6 +34,7 @@ from streams.features.store import AccountStore
 from streams.lifecycle.holds import HoldBook
 
 MINUTE_MS = 60_000
+CALL_LOOKBACK_MS = 120 * MINUTE_MS  # the longest call window a feature reads (call.*_120m)
 MAX_KNOWN_PAYEES = 256  # remembered payees per payer; beyond this the least recently paid is forgotten
 MAX_KNOWN_DEVICES = 16
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
@@ -84,6 +85,8 @@ class Phone:
 
 
 class FeatureEngine:
+    _calls_pruned_at: int = NONE  # event time of the last call pruning (a class default: older checkpoints)
+
     def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
         self.config = config
         self.store = AccountStore()
@@ -265,6 +268,25 @@ class FeatureEngine:
     def prune_holds(self) -> None:
         """Forget hold spans no transaction within the allowed lateness can fall into."""
         self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
+
+    def prune_calls(self) -> None:
+        """Forget the calls no transaction within the allowed lateness can see (the longest call window is
+        120 minutes), at most once per minute of event time: without it a running worker keeps every call it
+        ever read. A call still going on after a day is taken as one whose end was never sent."""
+        horizon = self.watermark_ms - self.config.allowed_lateness_ms - CALL_LOOKBACK_MS
+        if horizon - self._calls_pruned_at < MINUTE_MS:
+            return
+        self._calls_pruned_at = horizon
+        for number in list(self.phones):
+            calls = self.phones[number].calls
+            for call_id in [
+                i
+                for i, r in calls.items()
+                if (r.ended_ms if r.ended_ms is not None else r.started_ms + DAY_MS) < horizon
+            ]:
+                del calls[call_id]
+            if not calls:
+                del self.phones[number]
 
     def _opened_ms(self, days: tuple[date | None, ...]) -> np.ndarray:
         """Opening dates as epoch ms (NONE: not given)."""

@@ -194,3 +194,16 @@ def test_largest_inflow_of_the_payee_over_the_last_30_days() -> None:
     assert col(later, "payee.amount_ratio_to_largest_inflow_30d") == [None]
     again = e.process([txn(9, T0 + 45 * DAY + HOUR, payer="S5", payee="R", amount=1_200)])
     assert col(again, "payee.amount_ratio_to_largest_inflow_30d") == [2.0]
+
+
+def test_a_running_worker_forgets_calls_no_transaction_can_see_any_more() -> None:
+    engine = FeatureEngine()
+    engine.add_call(Call("old", "+861", "+44", T0 - 6 * HOUR, "overseas", duration_s=600))
+    engine.add_call(Call("recent", "+862", "+44", T0 - HOUR, "overseas", duration_s=600))
+    engine.add_call(Call("never-ended", "+863", "+44", T0 - 2 * DAY, "flagged"))
+    before = engine.process([txn(1, T0, payer="A", payer_phone="+862")])
+    engine.prune_calls()
+    assert set(engine.phones) == {"+862"}  # ended over 120 minutes + lateness ago, or open for days: gone
+    after = engine.process([txn(2, T0 + 1, payer="B", payer_phone="+862")])
+    within = REGISTRY.column("call.risky_within_120m")
+    assert before[0, within] == after[0, within] == 1.0
