@@ -229,7 +229,7 @@ class FeatureEngine:
                 with_phone = np.fromiter((p is not None for p in phones), np.bool_, n)
                 rows[np.ix_(with_phone, _CALL_FLAG_COLUMNS)] = 0.0
             for i, _ in _hits(phones, self.phones):
-                self._call_features(phones[i], int(batch.ts[i]), rows[i])
+                call_features(self.phones, phones[i], int(batch.ts[i]), rows[i])
         payers, payees = set(batch.payers), set(batch.payees)
         for column, accounts, distinct, table in (
             ("payer.on_mule_list", batch.payers, payers, self.mule_list),
@@ -244,26 +244,6 @@ class FeatureEngine:
         spans = self.holds.spans  # spans outlive their holds (a closed hold's window still counts)
         for i, _ in _hits(batch.payers, spans, payers):
             rows[i, c["payer.open_holds"]] = self.holds.open_at(batch.payers[i], int(batch.ts[i]))
-
-    def _call_features(self, payer_phone: str, t: int, row: np.ndarray) -> None:
-        c = _COL
-        phone = self.phones.get(payer_phone)
-        calls = [] if phone is None else [r for r in phone.calls.values() if r.started_ms <= t]
-        active = [r for r in calls if r.ended_ms is None or r.ended_ms >= t]
-        in_30 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 30 * MINUTE_MS]
-        in_120 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 120 * MINUTE_MS]
-        row[c["call.active"]] = float(bool(active))
-        row[c["call.within_30m"]] = float(bool(in_30))
-        row[c["call.within_120m"]] = float(bool(in_120))
-        row[c["call.risky_within_30m"]] = float(any(r.risk in RISKY for r in in_30))
-        row[c["call.risky_within_120m"]] = float(any(r.risk in RISKY for r in in_120))
-        if in_30:
-            row[c["call.worst_risk_30m"]] = max(r.risk for r in in_30)
-        if in_120:
-            row[c["call.worst_risk_120m"]] = max(r.risk for r in in_120)
-            latest = max(in_120, key=lambda r: r.started_ms)
-            end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
-            row[c["call.duration_s"]] = (end - latest.started_ms) / 1000
 
     def prune_holds(self) -> None:
         """Forget hold spans no transaction within the allowed lateness can fall into."""
@@ -326,3 +306,25 @@ def _hits(
     if not present:
         return []
     return [(i, table[k]) for i, k in enumerate(keys) if k in present]  # type: ignore[index]
+
+
+def call_features(phones: dict[str, Phone], payer_phone: str, t: int, row: np.ndarray) -> None:
+    """The call features of a transaction at `t` by the payer with this phone, written into `row`."""
+    c = _COL
+    phone = phones.get(payer_phone)
+    calls = [] if phone is None else [r for r in phone.calls.values() if r.started_ms <= t]
+    active = [r for r in calls if r.ended_ms is None or r.ended_ms >= t]
+    in_30 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 30 * MINUTE_MS]
+    in_120 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 120 * MINUTE_MS]
+    row[c["call.active"]] = float(bool(active))
+    row[c["call.within_30m"]] = float(bool(in_30))
+    row[c["call.within_120m"]] = float(bool(in_120))
+    row[c["call.risky_within_30m"]] = float(any(r.risk in RISKY for r in in_30))
+    row[c["call.risky_within_120m"]] = float(any(r.risk in RISKY for r in in_120))
+    if in_30:
+        row[c["call.worst_risk_30m"]] = max(r.risk for r in in_30)
+    if in_120:
+        row[c["call.worst_risk_120m"]] = max(r.risk for r in in_120)
+        latest = max(in_120, key=lambda r: r.started_ms)
+        end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
+        row[c["call.duration_s"]] = (end - latest.started_ms) / 1000

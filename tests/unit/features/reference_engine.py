@@ -6,35 +6,24 @@ rows on random histories.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
-from streams.events import Call, Label, Transaction
-from streams.features.engine import CallRecord, Phone  # call records are the same in both engines
+from rules.features import CHANNELS, REGISTRY
+from streams.events import Transaction
+from streams.features.engine import FeatureConfig, FeatureEngine, Phone, call_features
 from streams.lifecycle.holds import HoldBook
 from tests.unit.features.reference_state import DAY_MS, HOUR_MS, Account, Transfer, window
 
 MINUTE_MS = 60_000
-RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
 _CHANNEL_CODE = {c: float(i) for i, c in enumerate(CHANNELS)}
 _COL = {name: REGISTRY.column(name) for name in REGISTRY.names}
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureConfig:
-    utc_offset_minutes: int = 480  # the bank's time zone for `hour` and `night` (default UTC+8)
-    night_end_hour: int = 6  # night is 00:00 to this hour
-    dormant_days: int = 30
-    allowed_lateness_ms: int = HOUR_MS
-    mule_list_days: int = 90  # how long a confirmed mule stays on the list
-    mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
+DEFAULT_CONFIG = FeatureConfig()
 
 
 class ReferenceEngine:
-    def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
+    def __init__(self, config: FeatureConfig = DEFAULT_CONFIG) -> None:
         self.config = config
         self.accounts: dict[str, Account] = {}
         self.phones: dict[str, Phone] = {}
@@ -45,30 +34,9 @@ class ReferenceEngine:
 
     # --- inputs other than transactions -----------------------------------------------------------------
 
-    def add_call(self, call: Call) -> None:
-        phone = self.phones.setdefault(call.callee_phone, Phone())
-        ended = None if call.duration_s is None else call.started_ms + int(call.duration_s * 1000)
-        phone.calls[call.call_id] = CallRecord(
-            call.call_id, call.started_ms, ended, CALLER_RISKS.index(call.caller_risk)
-        )
-
-    def add_label(self, label: Label, now_ms: int) -> str | None:
-        """Apply a label to the mule lists; returns the change made (for the audit log), or None."""
-        if not label.account:
-            return None
-        if label.verdict == "fraud" and label.role == "mule":
-            self.mule_list[label.account] = now_ms + self.config.mule_list_days * DAY_MS
-            return "listed"
-        if label.verdict == "suspected" and label.role == "mule":
-            self.mule_candidates[label.account] = now_ms + self.config.mule_candidate_days * DAY_MS
-            return "candidate"
-        if label.verdict == "legit":
-            listed = self.mule_list.pop(label.account, None)
-            reported = self.mule_candidates.pop(label.account, None)
-            return "cleared" if listed is not None or reported is not None else None
-        return None
-
-    # --- transactions --------------------------------------------------------------------------------------
+    # calls and labels are bookkept the same in both engines: this specification is about transactions
+    add_call = FeatureEngine.add_call
+    add_label = FeatureEngine.add_label
 
     def process(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """Feature rows for the batch, in order; each transaction sees the ones before it in the batch."""
@@ -165,26 +133,8 @@ class ReferenceEngine:
             row[c["payee.pass_through_30m"]] = min(1.0, _passed_on(payee, in_day, t) / inflow)
 
     def _call_features(self, txn: Transaction, row: np.ndarray) -> None:
-        if txn.payer_phone is None:
-            return  # no phone, no join: all call features stay missing
-        c, t = _COL, txn.ts_ms
-        phone = self.phones.get(txn.payer_phone)
-        calls = [] if phone is None else [r for r in phone.calls.values() if r.started_ms <= t]
-        active = [r for r in calls if r.ended_ms is None or r.ended_ms >= t]
-        in_30 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 30 * MINUTE_MS]
-        in_120 = [r for r in calls if r.ended_ms is None or r.ended_ms >= t - 120 * MINUTE_MS]
-        row[c["call.active"]] = float(bool(active))
-        row[c["call.within_30m"]] = float(bool(in_30))
-        row[c["call.within_120m"]] = float(bool(in_120))
-        row[c["call.risky_within_30m"]] = float(any(r.risk in RISKY for r in in_30))
-        row[c["call.risky_within_120m"]] = float(any(r.risk in RISKY for r in in_120))
-        if in_30:
-            row[c["call.worst_risk_30m"]] = max(r.risk for r in in_30)
-        if in_120:
-            row[c["call.worst_risk_120m"]] = max(r.risk for r in in_120)
-            latest = max(in_120, key=lambda r: r.started_ms)
-            end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
-            row[c["call.duration_s"]] = (end - latest.started_ms) / 1000
+        if txn.payer_phone is not None:  # no phone, no join: all call features stay missing
+            call_features(self.phones, txn.payer_phone, txn.ts_ms, row)
 
     def _listed(self, account: str, t: int) -> bool:
         until = self.mule_list.get(account)
