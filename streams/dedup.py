@@ -16,7 +16,9 @@ import numpy as np
 
 
 class Remembered(NamedTuple):
-    fingerprint: int | None  # None: learnt from the decisions topic (decided by another worker)
+    # None: learnt from the decisions topic (decided by another worker, whose state this one may not hold);
+    # set: decided or recorded here, and the feature state holds the transaction
+    fingerprint: int | None
     decision: bytes
     alerted: bool
 

@@ -162,7 +162,14 @@ class TransactionPipeline:
                 continue
             if seen is not None:
                 self._repeat(txn, seen, out, record.partition)
-                in_order.append(txn)  # the state may not hold it yet (restored log, lost state); it dedups
+                if seen.fingerprint is None:
+                    # learnt from the decisions topic: decided by a worker whose state this one may not hold.
+                    # The engine records it unless its chains still do; from now on it counts as recorded here
+                    in_order.append(txn)
+                    self.decision_log.put(txn.txn_id, Remembered(fingerprint, seen.decision, seen.alerted))
+                # a decision made here was recorded with it, and the two are checkpointed together. The engine's
+                # own check only reaches back as far as the transfers it keeps (a day): after a restart
+                # re-reads a backlog, older transfers would count twice in running means and counts
             elif txn.txn_id in pending:
                 out.redelivered += 1  # the same transaction twice in one batch: decided once below
             else:

@@ -80,3 +80,25 @@ def test_duplicate_inside_one_batch_is_decided_once() -> None:
     out = pipeline.process([record(txn(1), 0), record(txn(1), 1)], now_ms=0)
     assert [m.topic for m in out.messages] == ["d"]
     assert out.redelivered == 1
+
+
+def test_redelivery_of_days_of_history_leaves_the_state_as_it_was() -> None:
+    """A restart after a backlog re-reads everything since the last commit: here three days of one payer's
+    transfers, far older than the 24 h the state keeps transfers for. Its running mean and counts must not
+    take them twice."""
+    day_ms = 86_400_000
+
+    def spaced(i: int) -> bytes:
+        return orjson.dumps(
+            {"txn_id": f"t{i}", "ts": 1_772_325_000_000 + i * day_ms // 4, "payer_account": "A",
+             "payee_account": "B", "amount": f"{10 + i}.00"}
+        )  # fmt: skip
+
+    history = [record(spaced(i), i) for i in range(12)]
+    once = TransactionPipeline(AllowAllScorer(), Topics("d", "a", "dl"))
+    once.process(history, now_ms=0)
+    twice = TransactionPipeline(AllowAllScorer(), Topics("d", "a", "dl"))
+    twice.process(history, now_ms=0)
+    again = twice.process(history, now_ms=0)
+    assert again.redelivered == len(history)
+    assert twice.engine.store.account("A") == once.engine.store.account("A")
