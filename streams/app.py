@@ -40,6 +40,7 @@ from streams.reload import ReloadResult, RulesetWatcher
 from streams.settings import Settings
 from streams.side_inputs import follow
 from streams.snapshot import ForkedSave, checkpoint_path
+from streams.state_feed import StateFeed
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Interceptor(mode.Service):
         watcher: RulesetWatcher | None = None,
         output: Output | None = None,
         consumer: BatchConsumer | None = None,
+        state_positions: dict[int, int] | None = None,
         **kwargs: object,
     ) -> None:
         self.settings = settings
@@ -92,6 +94,15 @@ class Interceptor(mode.Service):
             lambda: pipeline.engine.holds,
             self._longest_hold_ms,
         )
+        self.state_feed = StateFeed(
+            self.transactions_topic,
+            self.client_config,
+            pipeline.record_others,
+            lambda partitions: self.consumer.committed_offsets(self.transactions_topic, partitions),
+            state_positions,
+        )
+        self._state_feed_recorded = self.state_feed.recorded
+        self._feed_saved = dict(self.state_feed.positions)  # the positions the newest checkpoint holds
         self.side_inputs_ready = {"calls": asyncio.Event(), "labels": asyncio.Event()}
         self.checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
         self.started_ms = int(time.time() * 1000)
@@ -111,6 +122,7 @@ class Interceptor(mode.Service):
             ("labels", LABELS_LOOKBACK_MS, self.apply_label),
         ):
             self.add_future(self._follow(kind, lookback_ms, apply))
+        self.add_future(self.state_feed.run())
         self.add_future(self._every(HOLD_CLOCK_S, self.expire_holds))
         self.add_future(self._every(LAG_EVERY_S, self.report_lag))
         if self.watcher is not None:
@@ -118,6 +130,8 @@ class Interceptor(mode.Service):
         self.add_future(self._consume())
 
     async def on_stop(self) -> None:
+        # the last checkpoint holds what other workers have committed so far: a restart has less to read
+        await self.state_feed.catch_up(timeout_s=10.0)
         # the batch in hand finishes first; then its output is delivered and, with checkpoints, saved
         async with self.consumer.batch_lock:
             await self._save_and_commit(final=True)
@@ -140,7 +154,8 @@ class Interceptor(mode.Service):
 
     async def _consume(self) -> None:
         await self.consumer.start()
-        await _wait_ready(self.side_inputs_ready)  # score nothing before the call and mule-list state is rebuilt
+        # score nothing before the call and mule-list state is rebuilt, and the other workers' transactions read
+        await _wait_ready({**self.side_inputs_ready, "state feed": self.state_feed.ready})
         # what exists now (modules, Faust, the ruleset, the restored state) lives as long as the process: a full
         # garbage collection that walks it all paused decisions for ~50 ms
         gc.freeze()
@@ -159,12 +174,14 @@ class Interceptor(mode.Service):
 
     async def handle(self, records: list[RawRecord]) -> None:
         # a partition new to this worker (transactions and verifications share partition numbers): learn its
-        # decisions and open holds first
-        if {r.partition for r in records} - self.handoff.known:
+        # decisions and open holds first, and record everything its previous owner decided
+        taken = {r.partition for r in records} - self.handoff.known
+        if taken:
             oldest: dict[int, int] = {}
             for r in records:
                 oldest[r.partition] = min(oldest.get(r.partition, r.timestamp_ms), r.timestamp_ms)
             await self.handoff.take_over(oldest)
+            await self.state_feed.take_over(taken)
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         outcome = self.pipeline.process(records, now_ms=now_ms)
@@ -213,7 +230,9 @@ class Interceptor(mode.Service):
         writing = self._checkpointing is not None and not self._checkpointing.done()
         if final and writing:
             self._changed = True  # a checkpoint still in the background: take one more, and wait for it
-        if not self._changed or (not final and time.monotonic() - self._last_save < interval):
+        # the state also changes when the feed records other workers' transactions
+        changed = self._changed or self.state_feed.positions != self._feed_saved
+        if not changed or (not final and time.monotonic() - self._last_save < interval):
             return
         if not self.settings.checkpoint_interval_s:
             self._last_save = time.monotonic()
@@ -230,10 +249,13 @@ class Interceptor(mode.Service):
         self._last_save = time.monotonic()
         started = time.perf_counter()
         try:
-            saving = self._saving = ForkedSave(self.checkpoint_file, self.pipeline.engine, self.pipeline.decision_log)
+            saving = self._saving = ForkedSave(
+                self.checkpoint_file, self.pipeline.engine, self.pipeline.decision_log, self._state_offsets()
+            )
         except OSError as exc:  # no memory or processes left to fork
             self._checkpoint_failed(exc)
             return
+        self._feed_saved = dict(self.state_feed.positions)
         self.metrics.checkpoint_pause_seconds.observe(time.perf_counter() - started)
         job = self._write_and_commit(saving, dict(self.consumer.processed), self.consumer.generation, started, final)
         self._changed = False
@@ -282,7 +304,15 @@ class Interceptor(mode.Service):
         """Partitions leave this worker: deliver and commit everything decided for them before anyone else
         reads them. Runs with `batch_lock` held."""
         await self._save_and_commit(final=True)
-        self.handoff.forget(tp.partition for tp in revoked if tp.topic == self.transactions_topic)
+        partitions = [tp.partition for tp in revoked if tp.topic == self.transactions_topic]
+        self.handoff.forget(partitions)
+        for p in partitions:  # other workers decide them now: the feed records them from where this one stopped
+            self.state_feed.give_up(p, self.consumer.processed.get(TopicPartition(self.transactions_topic, p)))
+
+    def _state_offsets(self) -> dict[int, int]:
+        topic = self.transactions_topic
+        processed = {tp.partition: offset for tp, offset in self.consumer.processed.items() if tp.topic == topic}
+        return self.state_feed.state_offsets(processed)
 
     def _longest_hold_ms(self) -> int:
         ruleset = getattr(self.pipeline.scorer, "ruleset", None)
@@ -302,6 +332,10 @@ class Interceptor(mode.Service):
         for tp, lag in (await self.consumer.lag()).items():
             if tp.topic == self.transactions_topic:
                 self.metrics.consumer_lag.labels(str(tp.partition)).set(lag)
+        self.metrics.state_feed_lag.set(self.state_feed.lag())
+        recorded = self.state_feed.recorded
+        self.metrics.state_feed_recorded.inc(recorded - self._state_feed_recorded)
+        self._state_feed_recorded = recorded
 
     async def reload_rules(self) -> None:
         assert self.watcher is not None
@@ -355,7 +389,11 @@ class Interceptor(mode.Service):
 
 
 def build_app(
-    settings: Settings, pipeline: TransactionPipeline, metrics: Metrics, watcher: RulesetWatcher | None = None
+    settings: Settings,
+    pipeline: TransactionPipeline,
+    metrics: Metrics,
+    watcher: RulesetWatcher | None = None,
+    state_positions: dict[int, int] | None = None,
 ) -> faust.App:
     """The Faust app that runs an `Interceptor` for these settings."""
     app = faust.App(
@@ -371,7 +409,7 @@ def build_app(
     # Faust's own consumer would join the group with its own assignor, and its producer would sit idle
     app.producer_only = True
     app.boot_strategy.enable_kafka_producer = False
-    interceptor = Interceptor(settings, pipeline, metrics, watcher)
+    interceptor = Interceptor(settings, pipeline, metrics, watcher, state_positions=state_positions)
 
     @app.task
     async def run_interceptor() -> None:

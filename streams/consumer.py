@@ -119,6 +119,16 @@ class BatchConsumer:
         self.committed.update(offsets)
         return len(offsets)
 
+    async def committed_offsets(self, topic: str, partitions: list[int], timeout_s: float = 10.0) -> dict[int, int]:
+        """The group's committed offsets of these partitions of `topic`, whichever member committed them;
+        partitions never committed are left out. Raises when the consumer has not started or the group's
+        coordinator does not answer."""
+        if not hasattr(self, "_consumer"):
+            raise RuntimeError("the consumer has not started")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        found = await asyncio.wait_for(asyncio.gather(*(self._consumer.committed(tp) for tp in tps)), timeout_s)
+        return {p: offset for p, offset in zip(partitions, found, strict=True) if offset is not None}
+
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
 

@@ -9,8 +9,8 @@ partition of `decisions` from when the re-delivered transactions were produced a
 decision log: a re-delivered transaction gets the decision it already got, byte for byte.
 
 Open holds move the same way: a hold decision carries the hold's terms, and one whose `hold_outcome` is not
-in the partition is still open, so the new owner opens it again (same deadline). The feature state of the
-partition stays with the worker that had it (docs/architecture.md).
+in the partition is still open, so the new owner opens it again (same deadline). The feature state needs no
+hand-over: every worker's state holds every partition's transactions (streams/state_feed.py).
 """
 
 from __future__ import annotations

@@ -130,6 +130,16 @@ class Metrics:
             "State checkpoints that could not be written (disk full, read-only); offsets are not committed then.",
             registry=registry,
         )
+        self.state_feed_lag = Gauge(
+            "interceptor_state_feed_lag",
+            "Transactions other workers have decided and committed that this worker's feature state does not hold yet.",
+            registry=registry,
+        )
+        self.state_feed_recorded = Counter(
+            "interceptor_state_feed_recorded",
+            "Transactions of other workers' partitions recorded in this worker's feature state.",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "interceptor_consumer_lag",
             "Messages in the transactions topic not yet read by this worker, by partition.",

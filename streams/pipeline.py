@@ -186,6 +186,20 @@ class TransactionPipeline:
             features = np.ascontiguousarray(rows[[t.txn_id in fresh for t in in_order]])
             self._decide(new, features, received, partitions, pending, out, now_ms)
 
+    def record_others(self, records: Sequence[RawRecord]) -> int:
+        """Record in the feature state, in order, transactions of partitions other workers decide (read up to
+        where they have committed, so each is decided and read once; streams/state_feed.py). Nothing is decided
+        or sent; invalid records are skipped (their owner dead-letters them). Returns how many were recorded."""
+        txns = []
+        for record in records:
+            try:
+                txns.append(decode_transaction(record.value))  # type: ignore[arg-type]
+            except EventError:
+                continue
+        if txns:
+            self.engine.process(txns)
+        return len(txns)
+
     def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome, partition: int) -> None:
         key = txn.payer_account.encode()
         out.messages.append(OutMessage(self.topics.decisions, key, seen.decision, partition))

@@ -37,7 +37,7 @@ async def follow(
     consumer = AIOKafkaConsumer(topic, group_id=None, enable_auto_commit=False, **client_config)  # type: ignore[arg-type]
     await consumer.start()
     try:
-        tps = await _assignment(consumer, topic)
+        tps = await wait_for_assignment(consumer, topic)
         # End offsets first: a message that arrives while we look up times then lies at or after the end
         # we seek to, so it is read, not skipped.
         ends = await consumer.end_offsets(tps)
@@ -70,7 +70,8 @@ async def follow(
         await consumer.stop()
 
 
-async def _assignment(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def wait_for_assignment(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, once a group-less consumer subscribed to it has been given them."""
     for _ in range(300):
         assigned = sorted(consumer.assignment())
         if assigned:

@@ -20,7 +20,7 @@ import pickle
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.dedup import DecisionLog
@@ -29,8 +29,9 @@ from streams.features.engine import FeatureEngine
 log = logging.getLogger(__name__)
 # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar feature state;
 # 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period;
-# 7: accounts by 64-bit digest (no names), record arrays, one transfer slot for both chains, new id digests
-FORMAT = 7
+# 7: accounts by 64-bit digest (no names), record arrays, one transfer slot for both chains, new id digests;
+# 8: the offsets of `transactions` the state holds, per partition (streams/state_feed.py)
+FORMAT = 8
 
 
 @dataclass
@@ -39,15 +40,18 @@ class Checkpoint:
     decision_log: DecisionLog
     taken_at: float
     format: int = FORMAT
+    # partition of `transactions` -> the offset up to which the state holds its transactions
+    state_feed: dict[int, int] = field(default_factory=dict)
 
 
 def checkpoint_path(data_dir: str, app_id: str) -> Path:
     return Path(data_dir) / f"{app_id}.checkpoint"
 
 
-def serialize(engine: FeatureEngine, decision_log: DecisionLog) -> bytes:
+def serialize(engine: FeatureEngine, decision_log: DecisionLog, state_feed: dict[int, int] | None = None) -> bytes:
     """The checkpoint of this state, as the bytes `write` puts on disk."""
-    return pickle.dumps(Checkpoint(engine, decision_log, time.time()), protocol=pickle.HIGHEST_PROTOCOL)
+    checkpoint = Checkpoint(engine, decision_log, time.time(), state_feed=dict(state_feed or {}))
+    return pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def write(path: Path, data: bytes) -> None:
@@ -74,7 +78,9 @@ class ForkedSave:
     twice the state's while a child runs. `wait` blocks until the child is done and raises OSError with the
     child's error (a full disk...); it can be called more than once, from any thread."""
 
-    def __init__(self, path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> None:
+    def __init__(
+        self, path: Path, engine: FeatureEngine, decision_log: DecisionLog, state_feed: dict[int, int] | None = None
+    ) -> None:
         self.path = path
         read_end, write_end = os.pipe()
         self.pid = os.fork()
@@ -85,7 +91,7 @@ class ForkedSave:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
                 os.close(read_end)
-                write(path, serialize(engine, decision_log))
+                write(path, serialize(engine, decision_log, state_feed))
             except BaseException as exc:  # whatever it is, the parent hears of it through the pipe
                 os.write(write_end, str(exc).encode(errors="replace")[:4000])
                 code = 1
@@ -112,10 +118,12 @@ class ForkedSave:
             raise OSError(self._error)
 
 
-def save(path: Path, engine: FeatureEngine, decision_log: DecisionLog) -> float:
+def save(
+    path: Path, engine: FeatureEngine, decision_log: DecisionLog, state_feed: dict[int, int] | None = None
+) -> float:
     """Serialize and write a checkpoint in one go; returns the seconds it took."""
     started = time.perf_counter()
-    write(path, serialize(engine, decision_log))
+    write(path, serialize(engine, decision_log, state_feed))
     return time.perf_counter() - started
 
 

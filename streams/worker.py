@@ -35,7 +35,9 @@ def run_worker(settings: Settings) -> None:
     metrics.up_since.set_to_current_time()
     pipeline = TransactionPipeline(RulesetScorer(ruleset))
     restored = load_checkpoint(checkpoint_path(settings.data_dir, settings.app_id))
+    state_positions = None
     if restored is not None:
+        state_positions = restored.state_feed
         pipeline.engine = restored.engine
         pipeline.decision_log = restored.decision_log
         taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))
@@ -58,5 +60,5 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
-    app = build_app(settings, pipeline, metrics, watcher)
+    app = build_app(settings, pipeline, metrics, watcher, state_positions)
     Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

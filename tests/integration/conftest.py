@@ -323,7 +323,7 @@ class ReferenceRun:
     dead_letters: int
 
 
-def reference_run(feed: object, tmp_path: Path, batch_size: int) -> ReferenceRun:
+def reference_run(feed: object, tmp_path: Path, batch_size: int, rules: Path | None = None) -> ReferenceRun:
     import orjson
 
     from streams.backtest import load_calls, replay
@@ -333,7 +333,7 @@ def reference_run(feed: object, tmp_path: Path, batch_size: int) -> ReferenceRun
     files = {name: tmp_path / f"{name}.jsonl" for name in ("transactions", "calls")}
     files["transactions"].write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in feed.transactions))  # type: ignore[attr-defined]
     files["calls"].write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in feed.calls))  # type: ignore[attr-defined]
-    pipeline = TransactionPipeline(load_scorer(None))
+    pipeline = TransactionPipeline(load_scorer(rules))
     load_calls(pipeline, files["calls"])
     expected: dict[str, dict] = {}
     summary = replay(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
@@ -120,3 +120,14 @@ def topic_size(bootstrap: str, topic: str) -> int:
         return sum(ends.values())
     finally:
         consumer.close()
+
+
+def committed_size(bootstrap: str, group: str, topic: str) -> int:
+    """The sum of a consumer group's committed offsets on a topic: how many of its messages the group is done
+    with (compare with `topic_size`)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group)[group]
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+    finally:
+        admin.close()

@@ -2,8 +2,11 @@
 
 A leaving worker finishes its batch, delivers and commits before the partitions move (streams/app.py), and a
 new owner handed transactions that were already decided finds their decisions on `decisions`
-(streams/handoff.py) and answers them byte for byte. Checked: every transaction decided, none decided two
-ways, and few decided twice at all (at-least-once, but not Faust 0.15's thousands of re-deliveries).
+(streams/handoff.py) and answers them byte for byte. Every worker's state holds every partition's
+transactions (streams/state_feed.py), so the new owner decides with the payers' whole history. Checked: every
+transaction decided, none decided two ways, few decided twice at all (at-least-once, but not Faust 0.15's
+thousands of re-deliveries), every decision equal to an uninterrupted run's, and each worker's final state
+equal to it.
 """
 
 from __future__ import annotations
@@ -18,19 +21,27 @@ import orjson
 import pytest
 
 from streams.simulator import SimConfig, simulate
-from tests.integration.conftest import Deployment
-from tests.integration.kafka_io import produce, read_topic, topic_size, wait_for
+from streams.snapshot import checkpoint_path
+from streams.snapshot import load as load_checkpoint
+from tests.integration.conftest import Deployment, reference_run, same_decision
+from tests.integration.kafka_io import committed_size, produce, read_topic, topic_size, wait_for
 
 pytestmark = pytest.mark.integration
 
-# A rule that fires on every transaction and reports a value that depends on the payer's history: a worker
-# that decided a re-delivered transaction again, without the state its first owner had, would write a
-# different reason.
+# Rules that report values depending on the payer's whole history (its running mean, when it first paid this
+# payee): a worker that decided a transaction without the history another worker recorded, or recorded a
+# transaction twice, writes a different reason. Both read state kept for good (not the 24-hour windows, which the
+# test's compressed time would make depend on how far apart the partitions run).
 RULES = """
-ruleset: {version: "rebalance-1", thresholds: {review: 10, hold: 20, block: 30}}
+ruleset: {version: "rebalance-2", thresholds: {review: 10, hold: 20, block: 30}}
 rules:
-  - {id: history, description: d, score: 1, when: payer.txn_count_24h >= 0 and payer.amount_sum_24h >= 0}
+  - {id: history, description: d, score: 1, when: payer.amount_ratio_to_mean >= 0}
+  - {id: known_payee, description: d, score: 2, when: payee.days_since_first_paid >= 0}
 """
+# what each worker's final state must share with the uninterrupted run's, for every account: the payer's
+# history and the payee's largest inflows (transfer chains are pruned by a watermark that depends on timing)
+LASTING = ("out_count", "out_mean", "last_out_ms", "last_activity_ms", "opened_ms", "known_payees",
+           "known_devices", "largest_inflows")  # fmt: skip
 
 
 PACE_TX_PER_S = 500  # the feed lasts ~18 s; a worker takes several seconds to start
@@ -44,11 +55,12 @@ def paced(txns: list[dict], per_second: float) -> Iterator[tuple[bytes, bytes]]:
         time.sleep(chunk / per_second)
 
 
-def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_nothing_twice(deployment: Deployment) -> None:
+def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(deployment: Deployment) -> None:
     feed = simulate(SimConfig(customers=2000, days=3, seed=31, fraud_rate=0.03))
     txns = feed.transactions
     rules = deployment.tmp / "rules.yaml"
     rules.write_text(RULES)
+    reference = reference_run(feed, deployment.tmp, 500, rules)
     common = {
         "INTERCEPTOR_CHECKPOINT_INTERVAL_S": "0.3",
         "INTERCEPTOR_BATCH_MAX": "500",
@@ -70,7 +82,7 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_nothing_twice(
     wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 4, 120, "a quarter decided")
     second.stop(signal.SIGTERM)
     wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 2, 120, "half decided")
-    deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), **common)
+    third = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), **common)
 
     feeding.join(300)
     records = [r.json() for r in read_topic(bootstrap, deployment.topic("decisions"), len(txns), 300)]
@@ -87,3 +99,35 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_nothing_twice(
     # thousands here (they dropped the pending acks of revoked partitions)
     assert repeated <= len(txns) // 100, f"{repeated} of {len(txns)} transactions decided again"
     assert first.process.poll() is None  # the first worker stayed up through both rebalances
+
+    # decided as the uninterrupted run did, whichever worker decided each one
+    differ = [t for t, copies in by_txn.items() if same_decision(copies[0]) != same_decision(reference.expected[t])]
+    assert differ == [], (
+        f"{len(differ)} decisions differ from the uninterrupted run, e.g. "
+        f"{same_decision(by_txn[differ[0]][0])} != {same_decision(reference.expected[differ[0]])}"
+    )
+    assert sum(len(d["reasons"]) for d in reference.expected.values()) > len(txns) // 2  # the rules did fire
+
+    # each worker's state holds every partition's history: once everything is committed, its last checkpoint
+    # (written when it stops, after reading the other worker's partitions up to their commits) equals the
+    # uninterrupted run's for every account; so does the state a worker with no checkpoint rebuilds
+    transactions = deployment.topic("transactions")
+    wait_for(
+        lambda: committed_size(bootstrap, deployment.app_id, transactions) == topic_size(bootstrap, transactions),
+        60,
+        "every transaction committed",
+    )
+    first.stop()
+    third.stop()
+    fresh = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w3"), **common)
+    wait_for(lambda: "read up to the committed offsets" in fresh.log(), 60, "the fresh worker's state rebuilt")
+    fresh.stop()
+    single = reference.pipeline.engine.store
+    for data_dir in ("w1", "w2", "w3"):
+        checkpoint = load_checkpoint(checkpoint_path(str(deployment.tmp / data_dir), deployment.app_id))
+        assert checkpoint is not None, data_dir
+        store = checkpoint.engine.store
+        assert set(store.accounts()) == set(single.accounts()), f"{data_dir}: accounts missing or added"
+        for account in single.accounts():
+            theirs, expected = store.account(account), single.account(account)
+            assert {k: theirs[k] for k in LASTING} == {k: expected[k] for k in LASTING}, (data_dir, account)
