@@ -2,6 +2,7 @@
 
     NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_features.py [--customers 10000 --days 7 --batch 1000]
     NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_features.py --baseline /tmp/before
+    NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_features.py --sweep 1000000
 
 The feed is `simulate(SimConfig(customers, days, seed=3))`, decoded with `decode_transaction` and cut into
 batches; the engine knows the feed's calls and labels beforehand, and 1 % of the payers have a hold span, so
@@ -14,6 +15,9 @@ and, for the per-id Python the engine no longer does (kept in this file only), t
 the same batches in the same run. With `--baseline DIR` (another checkout, e.g. `mkdir /tmp/before && git
 archive HEAD | tar -x -C /tmp/before`), the total and steps of that checkout's engine as well, measured in
 subprocesses that alternate with this checkout's, so both see the same machine load.
+
+With `--sweep N`, instead: the time `FeatureEngine.prune_idle` takes over a state of N accounts (see
+`run_sweep`).
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ import numpy as np
 import orjson
 
 from streams.events import Transaction, decode_call, decode_label, decode_transaction
-from streams.features.engine import FeatureEngine
+from streams.features.engine import FeatureConfig, FeatureEngine
 from streams.simulator import SimConfig, simulate
 
 Batches = list[list[Transaction]]
+T_SWEEP = 1_772_325_000_000
 
 
 def feed(customers: int, days: int, batch: int) -> tuple[Batches, list, list]:
@@ -182,6 +187,51 @@ def run_per_id(batches: Batches) -> dict[str, float]:
     return spent
 
 
+def run_sweep(accounts: int, repeats: int) -> None:
+    """Seconds of `prune_idle` over `accounts` accounts. On day 0 every account pays two others; on day 200
+    all but the first 1/400 of them pay again (to each other). Then the sweep runs three times: on day 200,
+    when nobody has been idle for the expiry (the scan alone; the median of `repeats`); on day 401, when the
+    1/400 idle since day 0 are forgotten (a day of a steady feed that loses accounts at the rate a 400-day
+    expiry does); on day 601, when all are."""
+    day, idle = 86_400_000, FeatureConfig().idle_expiry_days * 86_400_000
+    engine = FeatureEngine()
+    kept = accounts // 400
+
+    def feed(start: int, first: int, count: int, per_account: int, tag: str) -> None:
+        n = count * per_account
+        for lo in range(0, n, 10_000):
+            engine.process(
+                [
+                    Transaction(
+                        f"{tag}{k}", start + k * (day // n), f"A{first + k % count}",
+                        f"A{first + (k * 7919 + 1) % count}", 10.0 + k % 97, device_id=f"d{k % 3}",
+                    )
+                    for k in range(lo, min(n, lo + 10_000))
+                ]
+            )  # fmt: skip
+
+    started = time.perf_counter()
+    feed(T_SWEEP, 0, accounts, 2, "a")
+    feed(T_SWEEP + 200 * day, kept, accounts - kept, 1, "b")
+    print(f"state: {len(engine.store):,} accounts, {engine.store.nbytes() / 1e6:,.0f} MB of arrays "
+          f"(built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        engine.prune_idle(every_ms=0)
+        times.append(time.perf_counter() - started)
+    print(f"day 200, nobody idle:     {statistics.median(times) * 1e3:8.1f} ms (median of {repeats})")
+    for when, label in ((T_SWEEP + 401 * day, "day 401, 1/400 idle:"), (T_SWEEP + 601 * day, "day 601, all idle:")):
+        engine.process([Transaction(f"tick{when}", when, "X", "Y", 1.0)])
+        before = len(engine.store)
+        started = time.perf_counter()
+        forgotten = engine.prune_idle(every_ms=0)
+        spent = time.perf_counter() - started
+        print(f"{label:26}{spent * 1e3:8.1f} ms, {forgotten:,} forgotten, "
+              f"{before - len(engine.store):,} rows released")  # fmt: skip
+    assert idle == 400 * day  # the figures above assume the default expiry
+
+
 def measure(args: argparse.Namespace, engine: bool, per_id: bool) -> dict[str, list[float]]:
     """Microseconds per transaction of each measure, one value per repetition (the warm-up one dropped)."""
     batches, calls, labels = feed(args.customers, args.days, args.batch)
@@ -209,7 +259,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline: alternations of the two checkouts")
     parser.add_argument("--baseline", type=Path, help="another checkout whose engine to time alongside")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one subprocess's figures
+    parser.add_argument("--sweep", type=int, metavar="ACCOUNTS", help="time prune_idle over this many accounts")
     args = parser.parse_args()
+    if args.sweep:
+        run_sweep(args.sweep, args.repeats)
+        return
     if args.json:
         print(json.dumps(measure(args, engine=True, per_id=False)))
         return

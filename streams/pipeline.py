@@ -116,6 +116,7 @@ class TransactionPipeline:
                 self._transactions(list(run), out, now_ms)
         self.engine.prune_holds()
         self.engine.prune_calls()
+        self.engine.prune_idle()
         return out
 
     def expire(self, now_ms: int) -> BatchOutcome:

@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 # 2: open holds and mule candidates; 3: first/last/largest payment per known payee; 4: columnar feature state;
 # 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period;
 # 7: accounts by 64-bit digest (no names), record arrays, one transfer slot for both chains, new id digests;
-# 8: the offsets of `transactions` the state holds, per partition (streams/state_feed.py)
-FORMAT = 8
+# 8: the offsets of `transactions` the state holds, per partition (streams/state_feed.py); 9: known payees by
+# digest, released account rows and inflow records (idle accounts forgotten)
+FORMAT = 9
 
 
 @dataclass

@@ -9,9 +9,15 @@ from streams.features.layout import END, IN_IN, IN_OUT
 
 
 @njit(cache=True)
-def compact(acc, n_accounts, tr, kp, kd):
-    """The first `n_accounts` accounts and the live transfers, known payees and devices, renumbered 0..n-1 in
-    chain order (free slots dropped): (accounts, transfers, payees, devices), all new arrays."""
+def compact(acc, n_accounts, inf, tr, kp, kd):
+    """The first `n_accounts` accounts (released rows included: their row numbers are kept) and the live
+    inflow records, transfers, known payees and devices, renumbered 0..n-1 in account or chain order (free
+    ones dropped): (accounts, inflow records, transfers, payees, devices), all new arrays."""
+    n_inf = 0
+    for a in range(n_accounts):
+        if acc[a].inflows != END:
+            n_inf += 1
+    inf2 = np.empty(n_inf, inf.dtype)
     tr_new = np.full(tr.shape[0], END, np.int64)
     kp_new = np.full(kp.shape[0], END, np.int64)
     kd_new = np.full(kd.shape[0], END, np.int64)
@@ -63,7 +69,12 @@ def compact(acc, n_accounts, tr, kp, kd):
             kd2[d] = kd[e]
             kd2[d].next = END if kd[e].next == END else kd_new[kd[e].next]
     acc2 = acc[:n_accounts].copy()
+    n_inf = 0
     for a in range(n_accounts):
+        if acc2[a].inflows != END:
+            inf2[n_inf] = inf[acc2[a].inflows]
+            acc2[a].inflows = n_inf
+            n_inf += 1
         if acc2[a].out_head != END:
             acc2[a].out_head = tr_new[acc2[a].out_head]
         if acc2[a].in_head != END:
@@ -72,4 +83,4 @@ def compact(acc, n_accounts, tr, kp, kd):
             acc2[a].known_head = kp_new[acc2[a].known_head]
         if acc2[a].dev_head != END:
             acc2[a].dev_head = kd_new[acc2[a].dev_head]
-    return acc2, tr2, kp2, kd2
+    return acc2, inf2, tr2, kp2, kd2

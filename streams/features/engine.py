@@ -5,6 +5,11 @@ with t - 1h <= ts < t, whatever order they arrived in, as long as they are withi
 newest event time seen (older state is pruned). A transaction that arrives again (same txn_id, at-least-once
 delivery) does not change the state twice.
 
+An account with no transfer in either direction for longer than `idle_expiry_days` (behind the newest event
+time, this transaction's included) is forgotten: the next transaction that names it sees an account never seen
+(no known payees or devices, no running mean, no opening date unless the transaction gives one, and so not
+`payer.dormant_reactivated`). `prune_idle` frees such accounts' memory; when it runs changes no feature.
+
 The per-account work runs in one numba call per batch (streams/features/kernels.py over the columnar state of
 streams/features/store.py). The Python here works on whole columns: the batch is transposed, its account, txn
 and device ids are hashed in one numba call (streams/features/digest.py) and the accounts numbered in another
@@ -29,7 +34,7 @@ from rules.features import CALLER_RISKS, CHANNELS, REGISTRY
 from streams.events import Call, Label, Transaction
 from streams.features.digest import digests
 from streams.features.kernels import KERNEL_FEATURES, featurize_and_record
-from streams.features.layout import DAY_MS, HOUR_MS, NONE
+from streams.features.layout import DAY_MS, HOUR_MS, INFLOW_PERIOD_MS, INFLOW_PERIODS, NONE
 from streams.features.store import AccountStore
 from streams.lifecycle.holds import HoldBook
 
@@ -69,6 +74,21 @@ class FeatureConfig:
     allowed_lateness_ms: int = HOUR_MS
     mule_list_days: int = 90  # how long a confirmed mule stays on the list
     mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
+    # An account idle this long is forgotten. Over a year, so that a yearly payment (insurance, tax, a fee)
+    # still finds its payee and device known, and far above dormant_days, so that payer.dormant_reactivated
+    # fires for accounts idle from a month to 13 months; it must exceed dormant_days and the 40 days the
+    # largest-inflow periods reach back (checked below).
+    idle_expiry_days: int = 400
+
+    def __post_init__(self) -> None:
+        floor = max(self.dormant_days, INFLOW_PERIODS * INFLOW_PERIOD_MS // DAY_MS)
+        if self.idle_expiry_days <= floor:
+            raise ValueError(
+                f"idle_expiry_days must be above dormant_days ({self.dormant_days}) and the "
+                f"{INFLOW_PERIODS * INFLOW_PERIOD_MS // DAY_MS} days payee.amount_ratio_to_largest_inflow_30d "
+                f"reaches back (dormant accounts must be able to come back, and no inflow still read be lost); "
+                f"got {self.idle_expiry_days}"
+            )
 
 
 @dataclass(slots=True)
@@ -86,6 +106,7 @@ class Phone:
 
 class FeatureEngine:
     _calls_pruned_at: int = NONE  # event time of the last call pruning (a class default: older checkpoints)
+    _idle_pruned_at: int = NONE  # watermark of the last prune_idle sweep (likewise)
 
     def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
         self.config = config
@@ -202,6 +223,7 @@ class FeatureEngine:
             batch.payer_opened,
             batch.payee_opened,
             txn_digests,
+            store.table.keys,
             store.acc,
             store.inf,
             store.tr,
@@ -211,6 +233,7 @@ class FeatureEngine:
             store.mark,
             self.config.dormant_days * DAY_MS,
             self.config.allowed_lateness_ms,
+            self.config.idle_expiry_days * DAY_MS,
             MAX_KNOWN_PAYEES,
             MAX_KNOWN_DEVICES,
         )
@@ -267,6 +290,22 @@ class FeatureEngine:
                 del calls[call_id]
             if not calls:
                 del self.phones[number]
+
+    def prune_idle(self, every_ms: int = DAY_MS) -> int:
+        """Free the memory of the accounts idle for longer than `idle_expiry_days` and drop the mule-list and
+        candidate entries no transaction within the allowed lateness can see, at most once per `every_ms` of
+        event time (0: now); returns how many accounts were forgotten. Changes no feature: a transaction naming
+        an idle account treats it as new whether it was freed or not (streams/features/kernels.py)."""
+        watermark = self.watermark_ms
+        if watermark - self._idle_pruned_at < every_ms:
+            return 0
+        self._idle_pruned_at = watermark
+        forgotten = self.store.expire_idle(watermark - self.config.idle_expiry_days * DAY_MS)
+        ended = watermark - self.config.allowed_lateness_ms  # a listing counts for a transaction before `until`
+        for table in (self.mule_list, self.mule_candidates):
+            for account in [a for a, until in table.items() if until <= ended]:
+                del table[account]
+        return forgotten
 
     def _opened_ms(self, days: tuple[date | None, ...]) -> np.ndarray:
         """Opening dates as epoch ms (NONE: not given)."""

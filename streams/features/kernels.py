@@ -6,7 +6,14 @@ payee's inflow chain, newest first), and pools of known payees and devices chain
 follow the semantics documented in streams/features/engine.py; the test suite checks them against a
 plain-Python reference on random histories (tests/unit/features).
 
-Everything here is serial (NUMBA_NUM_THREADS=1): one worker process scores its partitions on one core.
+An account idle for longer than the configured expiry is forgotten: the transaction that touches it first
+resets it (`_forget`) and sees it as never seen, and `sweep_idle` forgets the others between batches and says
+which rows can be released. Both compare the account's latest activity with the same horizon (newest event
+time - expiry; the watermark only grows), so whether and when a sweep ran changes no feature.
+
+Everything here is serial (NUMBA_NUM_THREADS=1): one worker process scores its partitions on one core. The
+kernels stay in this one module: numba's cache does not notice a change in a function imported from another
+file, so a kernel calling one from elsewhere could run stale code.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from streams.features.layout import (
     HOUR_MS,
     IN_IN,
     IN_OUT,
+    INF_FREE,
     INF_N,
     INFLOW_PERIOD_MS,
     INFLOW_PERIODS,
@@ -85,6 +93,7 @@ KERNEL_FEATURES = (
     "payee.amount_ratio_to_largest_inflow_30d",
 )
 _STAMP_LIMIT = np.iinfo(np.int32).max - 1
+_NEVER = np.iinfo(np.int64).max  # a prune horizon after every transfer
 W_TS, W_OTHER, W_NEW = range(3)  # rows of a window's scratch `ints`
 
 
@@ -184,6 +193,7 @@ def featurize_and_record(
     payer_opened,
     payee_opened,
     txn,
+    keys,
     acc,
     inf,
     tr,
@@ -193,13 +203,15 @@ def featurize_and_record(
     mark,
     dormant_ms,
     lateness_ms,
+    idle_ms,
     max_known_payees,
     max_known_devices,
 ):
     """Features of each transaction of the batch (it sees the ones before it), then its record in the state.
 
-    The caller makes sure the pools have a free transfer, known payee, known device and inflow record per
-    transaction."""
+    `keys` are the digests of the account rows (known payees are kept by digest, so that they outlive the
+    payee's row). The caller makes sure the pools have a free transfer, known payee, known device and inflow
+    record per transaction."""
     n_rows = ts.shape[0]
     # two scratch windows (the payee's inflows and outflows are needed together), grown by _window when short
     ints_a = np.empty((3, 256), np.int64)
@@ -211,6 +223,12 @@ def featurize_and_record(
         a = payer[i]
         b = payee[i]
         row = rows[i]
+        # an account idle since before the horizon is new again (the watermark as this transaction makes it)
+        horizon = max(counters[WATERMARK], t) - idle_ms
+        if acc[a].seen == 1 and acc[a].last_act < horizon:
+            _forget(acc, inf, tr, kp, kd, counters, a)
+        if acc[b].seen == 1 and acc[b].last_act < horizon:
+            _forget(acc, inf, tr, kp, kd, counters, b)
         # --- payer ---------------------------------------------------------------------------------------
         payer_seen = acc[a].seen == 1
         opened = _opened(payer_opened[i], acc, a, payer_seen)
@@ -277,7 +295,7 @@ def featurize_and_record(
                 found = _find_known(kd, acc[a].dev_head, device[i])
                 row[cols[C_NEW_DEVICE]] = 1.0 if found == END else 0.0
         # --- payee -----------------------------------------------------------------------------------------
-        known = _find_known(kp, acc[a].known_head, b) if payer_seen else END
+        known = _find_known(kp, acc[a].known_head, keys[b]) if payer_seen else END
         row[cols[C_NEW_FOR_PAYER]] = 1.0 if known == END else 0.0
         if known != END:
             first = kp[known].first
@@ -332,8 +350,8 @@ def featurize_and_record(
                 row[cols[C_PASS_THROUGH]] = min(1.0, sent / inflow)
         # --- record ------------------------------------------------------------------------------------------
         _record(
-            t, a, b, amount[i], device[i], payer_opened[i], payee_opened[i], txn[i], acc, inf, tr, kp, kd,
-            counters, lateness_ms, max_known_payees, max_known_devices,
+            t, a, b, keys[b], amount[i], device[i], payer_opened[i], payee_opened[i], txn[i], acc, inf, tr, kp,
+            kd, counters, lateness_ms, max_known_payees, max_known_devices,
         )  # fmt: skip
 
 
@@ -354,8 +372,8 @@ def _largest_inflow(acc, inf, account, t):
 
 @njit(cache=True)
 def _record(
-    t, a, b, amount, device, payer_opened, payee_opened, txn, acc, inf, tr, kp, kd, counters, lateness_ms,
-    max_known_payees, max_known_devices,
+    t, a, b, payee_key, amount, device, payer_opened, payee_opened, txn, acc, inf, tr, kp, kd, counters,
+    lateness_ms, max_known_payees, max_known_devices,
 ):  # fmt: skip
     acc[a].seen = 1
     acc[b].seen = 1
@@ -364,7 +382,7 @@ def _record(
         if tr[s].txn == txn:
             return
         s = tr[s].next_out
-    known = _find_known(kp, acc[a].known_head, b)
+    known = _find_known(kp, acc[a].known_head, payee_key)
     _insert(tr, counters, acc, a, b, t, amount, txn, known == END)
     # outflow of the payer
     count = acc[a].out_count + 1
@@ -375,7 +393,7 @@ def _record(
     if acc[a].last_act == NONE or t > acc[a].last_act:
         acc[a].last_act = t
     if known == END:
-        e = _new_known(kp, counters, KP_FREE, KP_NFREE, acc[a].known_head, b)
+        e = _new_known(kp, counters, KP_FREE, KP_NFREE, acc[a].known_head, payee_key)
         acc[a].known_head = e
         acc[a].known_n += 1
         kp[e].first = t
@@ -391,8 +409,7 @@ def _record(
     # inflow of the payee
     j = acc[b].inflows
     if j == END:
-        j = counters[INF_N]  # a new record: every period NONE32
-        counters[INF_N] += 1
+        j = _new_inflow(inf, counters)
         acc[b].inflows = j
     period = t // INFLOW_PERIOD_MS
     k = period % INFLOW_PERIODS
@@ -426,6 +443,21 @@ def _record(
     horizon = counters[WATERMARK] - DAY_MS - lateness_ms
     _prune(tr, counters, acc, a, horizon)
     _prune(tr, counters, acc, b, horizon)
+
+
+@njit(cache=True)
+def _new_inflow(inf, counters):
+    """An INFLOW record with every period NONE32: a forgotten account's, else the next never used."""
+    j = counters[INF_FREE]
+    if j == END:
+        j = counters[INF_N]
+        counters[INF_N] += 1
+    else:
+        counters[INF_FREE] = inf[j].period[0]
+    for k in range(INFLOW_PERIODS):
+        inf[j].period[k] = NONE32
+        inf[j].inmax[k] = 0.0
+    return j
 
 
 @njit(cache=True)
@@ -498,6 +530,78 @@ def _prune(tr, counters, acc, account, before):
                 counters[TR_FREE] = cur
                 counters[TR_NFREE] += 1
             cur = nxt
+
+
+@njit(cache=True)
+def _forget(acc, inf, tr, kp, kd, counters, account):
+    """Reset an account to one never seen: its transfers leave its chains (a transfer its counterpart's chain
+    still holds stays there, with this row as payer or payee), its known payees, devices and inflow record go
+    back to their free lists."""
+    _prune(tr, counters, acc, account, _NEVER)
+    e = acc[account].known_head
+    while e != END:
+        nxt = kp[e].next
+        kp[e].next = counters[KP_FREE]
+        counters[KP_FREE] = e
+        counters[KP_NFREE] += 1
+        e = nxt
+    e = acc[account].dev_head
+    while e != END:
+        nxt = kd[e].next
+        kd[e].next = counters[KD_FREE]
+        counters[KD_FREE] = e
+        counters[KD_NFREE] += 1
+        e = nxt
+    j = acc[account].inflows
+    if j != END:
+        inf[j].period[0] = counters[INF_FREE]
+        counters[INF_FREE] = j
+    acc[account].last_out = NONE
+    acc[account].last_act = NONE
+    acc[account].opened = NONE
+    acc[account].out_count = 0
+    acc[account].mean = 0.0
+    acc[account].inflows = END
+    acc[account].known_head = END
+    acc[account].dev_head = END
+    acc[account].known_n = 0
+    acc[account].dev_n = 0
+    acc[account].seen = 0
+
+
+@njit(cache=True)
+def sweep_idle(acc, n, keys, inf, tr, kp, kd, counters, horizon):
+    """Forget every account whose latest activity is before `horizon` (what a transaction touching it would
+    do, see featurize_and_record) and return (accounts forgotten, rows to release): the forgotten accounts, of
+    this sweep or earlier ones, that no live transfer names any more. A transfer the counterpart's chain still
+    holds keeps the row and its digest, so that it still means that account (distinct payers, the state read
+    back); a later sweep releases the row once the counterpart has pruned the transfer or been forgotten.
+
+    Rows up to `n` are the table's; a released row has an even key (streams/features/table.py)."""
+    forgotten = 0
+    empty = 0
+    for r in range(n):
+        if keys[r] & 1 == 0:  # released earlier
+            continue
+        if acc[r].seen == 1 and acc[r].last_act < horizon:
+            _forget(acc, inf, tr, kp, kd, counters, r)
+            forgotten += 1
+        if acc[r].seen == 0:
+            empty += 1
+    if empty == 0:
+        return forgotten, np.zeros(0, np.int64)
+    named = np.zeros(n, np.bool_)
+    for s in range(tr.shape[0]):
+        if tr[s].flags & (IN_OUT | IN_IN) != 0:  # a free slot is in neither chain
+            named[tr[s].payer] = True
+            named[tr[s].payee] = True
+    rows = np.empty(empty, np.int64)
+    k = 0
+    for r in range(n):
+        if keys[r] & 1 == 1 and acc[r].seen == 0 and not named[r]:
+            rows[k] = r
+            k += 1
+    return forgotten, rows[:k]
 
 
 @njit(cache=True)

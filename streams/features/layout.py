@@ -1,14 +1,16 @@
 """The record layouts of the columnar feature state (streams/features/store.py), shared by the numba kernels.
 
 Each table is a packed numpy structured array: one account is one 65-byte record, one transfer 41 bytes, a
-known payee 32, a known device 20, and an account that has received money has a 48-byte inflow record. Fields
+known payee 36, a known device 20, and an account that has received money has a 48-byte inflow record. Fields
 are as narrow as their values allow without changing a feature: event times, counts that can grow without
-bound, txn and device digests and amounts are 64 bits; pool indices (chain heads and links), payee rows and
-inflow period numbers (ts // 10 days) are 32 bits; the known-entry counts (at most 257) 16.
+bound, txn, account and device digests and amounts are 64 bits; pool indices (chain heads and links),
+transfers' account rows and inflow period numbers (ts // 10 days) are 32 bits; the known-entry counts (at
+most 257) 16.
 
 A transfer is one slot shared by the payer's outflow chain and the payee's inflow chain (`next_out`,
 `next_in`); its `flags` say which chains still hold it, and the slot is freed when neither does. Free slots
-are chained through `next_out` (transfers) or `next` (known entries), so the free lists cost no memory.
+are chained through `next_out` (transfers), `next` (known entries) or `period[0]` (inflow records of
+forgotten accounts), so the free lists cost no memory.
 """
 
 from __future__ import annotations
@@ -65,13 +67,16 @@ INFLOW = np.dtype(
         ("period", "i4", (INFLOW_PERIODS,)),  # NONE32: no inflow kept in the slot
     ]
 )
-PAYEE = np.dtype([("first", "i8"), ("last", "i8"), ("largest", "f8"), ("key", "i4"), ("next", "i4")])
-DEVICE = np.dtype([("key", "i8"), ("last", "i8"), ("next", "i4")])  # key: digest of the device id
+# key: digest of the payee's account (not its row: a payer remembers a payee whose row was released, see
+# kernels.py `sweep_idle`) or of the device id
+PAYEE = np.dtype([("first", "i8"), ("last", "i8"), ("largest", "f8"), ("key", "i8"), ("next", "i4")])
+DEVICE = np.dtype([("key", "i8"), ("last", "i8"), ("next", "i4")])
 
 # the `counters` array: newest transaction event time, then the head and length of each free list, then the
-# stamp of the scratch `mark` array (distinct counts), then the INFLOW records in use
-WATERMARK, TR_FREE, TR_NFREE, KP_FREE, KP_NFREE, KD_FREE, KD_NFREE, STAMP, INF_N = range(9)
-COUNTERS = 9
+# stamp of the scratch `mark` array (distinct counts), then the INFLOW records handed out so far and the head
+# of the freed ones (not counted: `make_room` only needs the never-used ones)
+WATERMARK, TR_FREE, TR_NFREE, KP_FREE, KP_NFREE, KD_FREE, KD_NFREE, STAMP, INF_N, INF_FREE = range(10)
+COUNTERS = 10
 
 
 def new_accounts(n: int) -> np.ndarray:

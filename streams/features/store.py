@@ -4,14 +4,16 @@ update (the layouts: streams/features/layout.py).
 - `acc`: one record per account (seen, outgoing count and running mean, latest outgoing and latest activity
   time, opening date, the heads of its chains, how many payees and devices it knows).
 - `inf`: for each account that received money, the largest inflow of each of the last four 10-day periods
-  (payee.amount_ratio_to_largest_inflow_30d); records are appended and never freed, like accounts.
+  (payee.amount_ratio_to_largest_inflow_30d).
 - `tr`: a pool of transfers. Each is chained into its payer's outflows and its payee's inflows (the last 24 h
   plus the allowed lateness, newest first); a transfer both chains have pruned goes back to the free list.
 - `kp` / `kd`: pools of known payees (first, last time, largest amount) and devices (last time) chained per
   account, each capped with least-recently-used eviction.
 
-Accounts are known by the 64-bit digest of their name (streams/features/digest.py) and numbered in order of
-first sight by a numba hash table (streams/features/table.py); names are not kept. Two accounts with the same
+Accounts are known by the 64-bit digest of their name (streams/features/digest.py) and numbered by a numba
+hash table (streams/features/table.py); names are not kept. An account idle for longer than the expiry is
+forgotten (`expire_idle`): its payees, devices, transfers and inflow record go back to their free lists and
+its row to the table's, for new accounts; the arrays themselves do not shrink. Two accounts with the same
 digest would share a row: with n accounts the chance that any two do is about n^2 / 2^65, 3e-8 for a million
 accounts, 3e-6 for ten million. Arrays grow by an eighth; a checkpoint pickles them as raw buffers, trimmed to
 the live rows and slots, which is what makes saving a million accounts fast.
@@ -23,10 +25,12 @@ import numpy as np
 
 from streams.features.compact import compact
 from streams.features.digest import digest
+from streams.features.kernels import sweep_idle
 from streams.features.layout import (
     COUNTERS,
     DEVICE,
     END,
+    INF_FREE,
     INF_N,
     INFLOW_PERIODS,
     KD_FREE,
@@ -53,7 +57,7 @@ class AccountStore:
         self.inf = new_inflows(accounts)
         self.mark = np.zeros(accounts, np.int32)  # scratch of the distinct counts, not state
         self.counters = np.zeros(COUNTERS, np.int64)
-        self.counters[[TR_FREE, KP_FREE, KD_FREE]] = END
+        self.counters[[TR_FREE, KP_FREE, KD_FREE, INF_FREE]] = END
         self.tr = np.zeros(0, TRANSFER)
         self.kp = np.zeros(0, PAYEE)
         self.kd = np.zeros(0, DEVICE)
@@ -62,6 +66,8 @@ class AccountStore:
         self.kd = self._grow_pool(self.kd, "next", KD_FREE, KD_NFREE, known)
 
     def __len__(self) -> int:
+        """Accounts with a row: those that took part in a transfer and are not released (a forgotten account
+        keeps an empty row while a transfer or a known payee still names it)."""
         return len(self.table)
 
     # --- numbering and room -------------------------------------------------------------------------------
@@ -87,6 +93,15 @@ class AccountStore:
             self.kp = self._grow_pool(self.kp, "next", KP_FREE, KP_NFREE, transactions)
         if c[KD_NFREE] < transactions:
             self.kd = self._grow_pool(self.kd, "next", KD_FREE, KD_NFREE, transactions)
+
+    def expire_idle(self, before_ms: int) -> int:
+        """Forget the accounts whose latest activity is before `before_ms` and release the rows of forgotten
+        accounts nothing names any more (kernels.py, `sweep_idle`); returns how many accounts were forgotten."""
+        forgotten, rows = sweep_idle(
+            self.acc, self.table.n, self.table.keys, self.inf, self.tr, self.kp, self.kd, self.counters, before_ms
+        )
+        self.table.release(rows)
+        return int(forgotten)
 
     def _grow_pool(self, pool: np.ndarray, link: str, free_at: int, nfree_at: int, needed: int) -> np.ndarray:
         size = pool.shape[0]
@@ -152,7 +167,7 @@ class AccountStore:
             "last_activity_ms": time(rec["last_act"]),
             "opened_ms": time(rec["opened"]),
             "known_payees": {
-                int(keys[e["key"]]): (int(e["first"]), int(e["last"]), float(e["largest"]))
+                int(e["key"]): (int(e["first"]), int(e["last"]), float(e["largest"]))
                 for e in known(self.kp, int(rec["known_head"]))
             },
             "known_devices": {int(e["key"]): int(e["last"]) for e in known(self.kd, int(rec["dev_head"]))},
@@ -165,8 +180,8 @@ class AccountStore:
         }
 
     def accounts(self) -> list[int]:
-        """The digests of the accounts that took part in a transfer."""
-        n = len(self.table)
+        """The digests of the accounts that took part in a transfer (and are not forgotten)."""
+        n = self.table.n
         return self.table.keys[:n][self.acc["seen"][:n] == 1].tolist()
 
     def nbytes(self) -> int:
@@ -178,8 +193,7 @@ class AccountStore:
 
     def __getstate__(self) -> dict[str, object]:
         # live slots only, renumbered (free slots and spare capacity are not written)
-        acc, tr, kp, kd = compact(self.acc, len(self.table), self.tr, self.kp, self.kd)
-        inf = self.inf[: self.counters[INF_N]].copy()
+        acc, inf, tr, kp, kd = compact(self.acc, self.table.n, self.inf, self.tr, self.kp, self.kd)
         return {
             "table": self.table,
             "acc": acc,
@@ -198,6 +212,6 @@ class AccountStore:
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[0] = state["watermark"]  # type: ignore[call-overload]
         self.counters[INF_N] = self.inf.shape[0]
-        self.counters[[TR_FREE, KP_FREE, KD_FREE]] = END  # every slot is live; make_room adds free ones
+        self.counters[[TR_FREE, KP_FREE, KD_FREE, INF_FREE]] = END  # every slot is live; make_room adds free ones
         self._grow_accounts(max(self.table.keys.shape[0], 1024))
         self.make_room(1024)

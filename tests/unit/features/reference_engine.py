@@ -56,6 +56,12 @@ class ReferenceEngine:
         row[c["hour"]] = local.hour
         row[c["night"]] = float(local.hour < self.config.night_end_hour)
 
+        # an account idle for longer than the expiry is forgotten: this transaction sees it as never seen
+        horizon = max(self.watermark_ms, t) - self.config.idle_expiry_days * DAY_MS
+        for name in (txn.payer_account, txn.payee_account):
+            account = self.accounts.get(name)
+            if account is not None and account.idle_since_before(horizon):
+                del self.accounts[name]
         payer = self.accounts.get(txn.payer_account)
         payee = self.accounts.get(txn.payee_account)
         self._payer_features(txn, payer, row)
@@ -159,6 +165,12 @@ class ReferenceEngine:
         horizon = self.watermark_ms - DAY_MS - self.config.allowed_lateness_ms
         payer.prune(horizon)
         payee.prune(horizon)
+
+    def prune_idle(self) -> None:
+        """Forget every account idle for longer than the expiry (what the next transaction naming it would do)."""
+        horizon = self.watermark_ms - self.config.idle_expiry_days * DAY_MS
+        for name in [n for n, a in self.accounts.items() if a.idle_since_before(horizon)]:
+            del self.accounts[name]
 
     def prune_holds(self) -> None:
         """Forget hold spans no transaction within the allowed lateness can fall into."""

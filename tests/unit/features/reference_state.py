@@ -45,6 +45,11 @@ class Account:
     # slot period % INFLOW_PERIODS -> (period, largest inflow in it); a newer period replaces an older one
     largest_inflows: list[tuple[int, float] | None] = field(default_factory=lambda: [None] * INFLOW_PERIODS)
 
+    def idle_since_before(self, horizon_ms: int) -> bool:
+        """No transfer in either direction at or after `horizon_ms` (an account with no activity at all, a payee
+        re-created by a re-delivered transaction, holds nothing and counts as idle)."""
+        return self.last_activity_ms is None or self.last_activity_ms < horizon_ms
+
     def has_transfer(self, txn_id: str, inflow: bool) -> bool:
         return any(t.txn_id == txn_id for t in (self.inflows if inflow else self.outflows))
 

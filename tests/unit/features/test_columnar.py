@@ -2,8 +2,9 @@
 
 Random histories: a few accounts (so payers pay each other, themselves, and come back), event times that jump
 forward by seconds to weeks and back (out of order, beyond the allowed lateness), re-delivered transactions,
-devices and opening dates, split into random batches. Every feature of every row must be equal, bit for bit
-(sums run in the same order), and so must every account's state afterwards.
+devices and opening dates, split into random batches; an idle expiry of 45 days, so that accounts are forgotten,
+and sweeps that free them after random batches. Every feature of every row must be equal, bit for bit (sums
+run in the same order), and so must every account's state afterwards.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import tests.unit.features.reference_state as reference_state
 from rules.features import REGISTRY
 from streams.events import Transaction
 from streams.features.digest import digest
-from streams.features.engine import FeatureEngine
+from streams.features.engine import FeatureConfig, FeatureEngine
+from streams.features.layout import END, IN_IN, IN_OUT, INF_FREE, INF_N, KD_NFREE, KP_NFREE, TR_NFREE
+from streams.features.store import AccountStore
 from tests.unit.features.reference_engine import ReferenceEngine
 
 T0 = 1_772_325_000_000
+IDLE_DAYS = 45  # the lowest expiry allowed (above 30 dormant days and 40 days of inflow periods)
+CONFIG = FeatureConfig(idle_expiry_days=IDLE_DAYS)
 ACCOUNTS = ["A", "B", "C", "D", "E", "F"]
 STEPS = [
     0,
@@ -40,6 +45,7 @@ STEPS = [
     86_400_000,
     10 * 86_400_000,
     31 * 86_400_000,
+    IDLE_DAYS * 86_400_000,  # lands on the expiry horizon exactly
 ]
 
 
@@ -84,15 +90,18 @@ def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(histories(), st.booleans())
+@given(histories(), st.booleans(), st.integers(0, 63))
 def test_rows_and_state_equal_the_reference(
-    small_caps: None, history: tuple[list[Transaction], list[int]], reload: bool
+    small_caps: None, history: tuple[list[Transaction], list[int]], reload: bool, sweeps: int
 ) -> None:
-    """With `reload`, the engine goes through a pickle (a checkpoint: the pools compacted) after each batch."""
+    """With `reload`, the engine goes through a pickle (a checkpoint: the pools compacted) after each batch;
+    bit k of `sweeps` frees idle accounts after batch k (the reference forgets them only when they come back)."""
     txns, cuts = history
-    fast, reference = FeatureEngine(), ReferenceEngine()
-    for batch in batches(txns, cuts):
+    fast, reference = FeatureEngine(CONFIG), ReferenceEngine(CONFIG)
+    for k, batch in enumerate(batches(txns, cuts)):
         got, want = fast.process(batch), reference.process(batch)
+        if sweeps >> k & 1:
+            fast.prune_idle(every_ms=0)
         if reload:
             fast = pickle.loads(pickle.dumps(fast))
         for name in REGISTRY.names:
@@ -103,6 +112,9 @@ def test_rows_and_state_equal_the_reference(
                 want[:, column],
             )
     assert fast.watermark_ms == reference.watermark_ms
+    fast.prune_idle(every_ms=0)
+    reference.prune_idle()
+    assert_every_slot_is_live_or_free(fast.store)
     assert sorted(fast.store.accounts()) == sorted(digest(a) for a in reference.accounts)
     for account, ref in reference.accounts.items():
         state = fast.store.account(account)
@@ -118,6 +130,43 @@ def test_rows_and_state_equal_the_reference(
         assert state["known_payees"] == {digest(p): v for p, v in ref.known_payees.items()}
         assert state["known_devices"] == {digest(d): ts for d, ts in ref.known_devices.items()}
         assert state["largest_inflows"] == ref.largest_inflows
+
+
+def assert_every_slot_is_live_or_free(store: AccountStore) -> None:
+    """No slot is lost or counted twice when accounts are forgotten: each pool's live entries (reachable from
+    the accounts) and free ones add up to its size, and every account row left is live or still named."""
+    n, acc, tr, kp, kd, c = store.table.n, store.acc, store.tr, store.kp, store.kd, store.counters
+    transfers, payees, devices, inflows, named = set(), 0, 0, 0, set()
+    for a in range(n):
+        for head, link, flag in (("out_head", "next_out", IN_OUT), ("in_head", "next_in", IN_IN)):
+            s = int(acc[a][head])
+            while s != END:
+                assert tr[s]["flags"] & flag
+                transfers.add(s)
+                named.update((int(tr[s]["payer"]), int(tr[s]["payee"])))
+                s = int(tr[s][link])
+        for pool, head, count in ((kp, "known_head", "known_n"), (kd, "dev_head", "dev_n")):
+            e, length = int(acc[a][head]), 0
+            while e != END:
+                length += 1
+                if pool is kp:
+                    named.add(int(kp[e]["key"]))
+                e = int(pool[e]["next"])
+            assert length == acc[a][count]
+            payees, devices = (payees + length, devices) if pool is kp else (payees, devices + length)
+        inflows += acc[a]["inflows"] != END
+    assert len(transfers) + c[TR_NFREE] == tr.shape[0]
+    assert payees + c[KP_NFREE] == kp.shape[0]
+    assert devices + c[KD_NFREE] == kd.shape[0]
+    freed, j = 0, int(c[INF_FREE])
+    while j != END:
+        freed += 1
+        j = int(store.inf[j]["period"][0])
+    assert inflows + freed == c[INF_N]
+    in_table = {a for a in range(n) if store.table.keys[a] & 1}
+    assert len(in_table) == len(store)
+    assert all(acc[a]["seen"] == 1 or a in named for a in in_table)
+    assert all(store.table.find(int(store.table.keys[a])) == a for a in in_table)
 
 
 def test_the_state_grows_past_its_first_arrays_and_survives_a_pickle() -> None:

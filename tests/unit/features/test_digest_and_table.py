@@ -56,3 +56,35 @@ def test_table_numbers_in_order_of_first_sight_across_growth_and_pickle() -> Non
     assert table.find(digest("A2999")) == 2999
     assert table.find(digest("nobody")) is None
     assert table.rows(digests(["A5", "new", "new"])).tolist() == [5, 3000, 3000]
+
+
+def crowded(i: int) -> int:
+    """A digest whose home is one of the last 16 of 1,024 slots: runs are long and wrap around the end."""
+    return (((i << 10) | (1008 + i % 16)) << 1) | 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 699), min_size=1, max_size=300)), max_size=12))
+def test_released_rows_leave_lookups_intact_and_are_reused(steps: list[tuple[bool, list[int]]]) -> None:
+    """Random batches of lookups and releases against a dict: every account still in the table is found at its
+    row, a released one is not, new accounts take released rows first, and a pickle keeps all of it. At most
+    700 accounts keep the table at 1,024 slots, where `crowded` digests pile up."""
+    table, model = AccountTable(capacity=4), {}
+    for k, (release, ids) in enumerate(steps):
+        if release:
+            gone = sorted({model[i] for i in ids if i in model})
+            table.release(np.array(gone, np.int64))
+            model = {i: r for i, r in model.items() if r not in gone}
+        else:
+            free_before, n_before = table.nfree, table.n
+            rows = table.rows(np.array([crowded(i) for i in ids], np.int64)).tolist()
+            new = [i for i in dict.fromkeys(ids) if i not in model]
+            for i, row in zip(ids, rows, strict=True):
+                assert model.setdefault(i, row) == row
+            assert table.n == n_before + max(0, len(new) - free_before)
+        if k % 3 == 2:
+            table = pickle.loads(pickle.dumps(table))
+        assert table.slots.shape[0] == 1024
+        assert len(table) == len(model) == len(set(model.values()))
+        assert all(table.find(crowded(i)) == r for i, r in model.items())
+        assert all(table.find(crowded(i)) is None for i in ids if i not in model)
