@@ -23,7 +23,15 @@ import pytest
 from streams.simulator import SimConfig, simulate
 from streams.snapshot import checkpoint_path
 from streams.snapshot import load as load_checkpoint
-from tests.integration.conftest import Deployment, reference_run, same_decision
+from tests.integration.conftest import (
+    Deployment,
+    free_port,
+    intercepted_totals,
+    metric_sum,
+    reference_run,
+    same_decision,
+    scrape_metrics,
+)
 from tests.integration.kafka_io import committed_size, produce, read_topic, topic_size, wait_for
 
 pytestmark = pytest.mark.integration
@@ -33,7 +41,7 @@ pytestmark = pytest.mark.integration
 # transaction twice, writes a different reason. Both read state kept for good (not the 24-hour windows, which the
 # test's compressed time would make depend on how far apart the partitions run).
 RULES = """
-ruleset: {version: "rebalance-2", thresholds: {review: 10, hold: 20, block: 30}}
+ruleset: {version: "rebalance-2", thresholds: {review: 1, hold: 3, block: 30}}
 rules:
   - {id: history, description: d, score: 1, when: payer.amount_ratio_to_mean >= 0}
   - {id: known_payee, description: d, score: 2, when: payee.days_since_first_paid >= 0}
@@ -47,12 +55,23 @@ LASTING = ("out_count", "out_mean", "last_out_ms", "last_activity_ms", "opened_m
 PACE_TX_PER_S = 500  # the feed lasts ~18 s; a worker takes several seconds to start
 
 
-def paced(txns: list[dict], per_second: float) -> Iterator[tuple[bytes, bytes]]:
-    chunk = 200
-    for start in range(0, len(txns), chunk):
-        for t in txns[start : start + chunk]:
-            yield t["payer_account"].encode(), orjson.dumps(t)
-        time.sleep(chunk / per_second)
+class PacedFeed:
+    """The transactions at a steady pace, which the test can pause (`go` cleared) and count."""
+
+    def __init__(self, txns: list[dict], per_second: float) -> None:
+        self.txns, self.per_second = txns, per_second
+        self.go = threading.Event()
+        self.go.set()
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        chunk = 200
+        for start in range(0, len(self.txns), chunk):
+            self.go.wait()
+            for t in self.txns[start : start + chunk]:
+                yield t["payer_account"].encode(), orjson.dumps(t)
+            self.sent = min(len(self.txns), start + chunk)
+            time.sleep(chunk / self.per_second)
 
 
 def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(deployment: Deployment) -> None:
@@ -66,23 +85,36 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
         "INTERCEPTOR_BATCH_MAX": "500",
         "INTERCEPTOR_RULES_PATH": str(rules),
     }
-    first = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w1"), **common)
-    second = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), **common)
+    ports = [free_port() for _ in range(3)]
+    first = deployment.start_worker(
+        INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w1"), INTERCEPTOR_METRICS_PORT=str(ports[0]), **common
+    )
+    second = deployment.start_worker(
+        INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), INTERCEPTOR_METRICS_PORT=str(ports[1]), **common
+    )
     bootstrap = deployment.broker.bootstrap
     produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
     time.sleep(2)
     # paced, so that both rebalances happen while transactions are still arriving (a backlog would be decided
     # in a second or two)
-    feeding = threading.Thread(
-        target=produce, args=(bootstrap, deployment.topic("transactions"), paced(txns, PACE_TX_PER_S)), daemon=True
-    )
+    paced = PacedFeed(txns, PACE_TX_PER_S)
+    feeding = threading.Thread(target=produce, args=(bootstrap, deployment.topic("transactions"), paced), daemon=True)
     feeding.start()
 
-    # the second worker leaves while both are busy, and comes back a little later
-    wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 4, 120, "a quarter decided")
+    # the second worker leaves once a quarter is decided (the feed paused a moment, so that what it counted is
+    # final when the test reads it), and comes back while both are busy
+    decisions = deployment.topic("decisions")
+    wait_for(lambda: topic_size(bootstrap, decisions) > len(txns) // 4, 120, "a quarter decided")
+    paced.go.clear()
+    time.sleep(200 / PACE_TX_PER_S)  # the chunk in flight is sent
+    wait_for(lambda: topic_size(bootstrap, decisions) >= paced.sent, 60, "what was sent decided")
+    counted = [scrape_metrics(ports[1])]
     second.stop(signal.SIGTERM)
-    wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 2, 120, "half decided")
-    third = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), **common)
+    paced.go.set()
+    wait_for(lambda: topic_size(bootstrap, decisions) > len(txns) // 2, 120, "half decided")
+    third = deployment.start_worker(
+        INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), INTERCEPTOR_METRICS_PORT=str(ports[2]), **common
+    )
 
     feeding.join(300)
     records = [r.json() for r in read_topic(bootstrap, deployment.topic("decisions"), len(txns), 300)]
@@ -108,6 +140,11 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     )
     assert sum(len(d["reasons"]) for d in reference.expected.values()) > len(txns) // 2  # the rules did fire
 
+    # each transaction counted once, by the worker that decided it (a re-delivery answered from the decision
+    # log is not counted): the workers' totals add up to the recount from `decisions`, once per txn_id
+    recount = intercepted_totals(copies[0] for copies in by_txn.values())
+    assert recount, "nothing was held: the interception totals compare nothing"
+
     # each worker's state holds every partition's history: once everything is committed, its last checkpoint
     # (written when it stops, after reading the other worker's partitions up to their commits) equals the
     # uninterrupted run's for every account; so does the state a worker with no checkpoint rebuilds
@@ -117,6 +154,14 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
         60,
         "every transaction committed",
     )
+    counted += [scrape_metrics(ports[0]), scrape_metrics(ports[2])]
+    assert sum(metric_sum(c, "interceptor_decisions_total") for c in counted) == len(txns)
+    for (action, currency), (count, amount) in recount.items():
+        labels = {"action": action, "currency": currency}
+        total = [metric_sum(c, "interceptor_intercepted_transactions_total", **labels) for c in counted]
+        assert sum(total) == count, labels
+        money = [metric_sum(c, "interceptor_intercepted_amount_total", **labels) for c in counted]
+        assert sum(money) == pytest.approx(amount), labels
     first.stop()
     third.stop()
     fresh = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w3"), **common)
