@@ -89,6 +89,7 @@ class ForkedSave:
             code = 0
             try:
                 signal.set_wakeup_fd(-1)  # the parent's event loop is not ours to wake
+                os.nice(19)  # the worker deciding payments comes first; the file can wait (BENCHMARKS.md)
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
                 os.close(read_end)
