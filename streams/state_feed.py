@@ -100,14 +100,19 @@ class StateFeed:
         consumer = self._consumer = AIOKafkaConsumer(self.topic, **self._config)  # type: ignore[arg-type]
         await consumer.start()
         try:
-            for tp in await wait_for_assignment(consumer, self.topic):
+            tps = await wait_for_assignment(consumer, self.topic)
+            first, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+            for tp in tps:
                 self._tps[tp.partition] = tp
-                if tp.partition in self.positions:
-                    consumer.seek(tp, self.positions[tp.partition])
-                else:
-                    await consumer.seek_to_beginning(tp)
-                # a saved position out of range (the topic was recreated) is reset to the beginning
-                self.positions[tp.partition] = await consumer.position(tp)
+                saved = self.positions.get(tp.partition)
+                if saved is not None and not first[tp] <= saved <= ends[tp]:
+                    log.warning(
+                        "state feed: %s[%d] holds offsets %d-%d, the checkpoint says %d; reading it from the start",
+                        self.topic, tp.partition, first[tp], ends[tp], saved,
+                    )  # fmt: skip
+                    saved = None  # the topic was recreated, or its retention passed the checkpoint
+                self.positions[tp.partition] = first[tp] if saved is None else saved
+                consumer.seek(tp, self.positions[tp.partition])
             while not await self._refresh():
                 await asyncio.sleep(FRONTIER_EVERY_S)
             goal, started = dict(self.frontier), time.perf_counter()
