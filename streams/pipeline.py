@@ -115,9 +115,13 @@ class TransactionPipeline:
             else:
                 self._transactions(list(run), out, now_ms)
         self.engine.prune_holds()
+        self._forget_expired()
+        return out
+
+    def _forget_expired(self) -> None:
+        # each at most once a minute or a day of event time; none changes a feature
         self.engine.prune_calls()
         self.engine.prune_idle()
-        return out
 
     def expire(self, now_ms: int) -> BatchOutcome:
         """Close the holds whose deadline has passed (`now_ms` on the hold clock); their follow-ups to produce."""
@@ -199,6 +203,7 @@ class TransactionPipeline:
                 continue
         if txns:
             self.engine.process(txns)
+            self._forget_expired()  # a worker deciding nothing (more workers than partitions) sweeps here
         return len(txns)
 
     def _repeat(self, txn: Transaction, seen: Remembered, out: BatchOutcome, partition: int) -> None:
