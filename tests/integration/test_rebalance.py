@@ -1,4 +1,5 @@
-"""Two workers share the partitions; one leaves in the middle of the run and comes back (two rebalances).
+"""Two workers share the partitions; one leaves in the middle of the run and comes back (two rebalances), or
+is killed (kill -9) and its partitions go to the other.
 
 A leaving worker finishes its batch, delivers and commits before the partitions move (streams/app.py), and a
 new owner handed transactions that were already decided finds their decisions on `decisions`
@@ -25,6 +26,7 @@ from streams.snapshot import checkpoint_path
 from streams.snapshot import load as load_checkpoint
 from tests.integration.conftest import (
     Deployment,
+    ReferenceRun,
     free_port,
     intercepted_totals,
     metric_sum,
@@ -117,28 +119,12 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     )
 
     feeding.join(300)
-    records = [r.json() for r in read_topic(bootstrap, deployment.topic("decisions"), len(txns), 300)]
-    by_txn: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        if r["kind"] == "decision":
-            by_txn[r["txn_id"]].append(r)
-    assert set(by_txn) == {t["txn_id"] for t in txns}  # nothing lost
-    differ = {k: v for k, v in by_txn.items() if len({(d["action"], d["score"], str(d["reasons"])) for d in v}) > 1}
-    assert differ == {}, f"{len(differ)} transactions decided two ways, e.g. {next(iter(differ.items()))}"
+    by_txn = decided_as_one_worker(deployment, reference, txns)
     repeated = sum(len(v) - 1 for v in by_txn.values())
-    print(f"{len(txns)} transactions, {repeated} decisions written again after the rebalances (all identical)")
     # a leaving worker commits what it decided before its partitions move; Faust 0.15's agents re-delivered
     # thousands here (they dropped the pending acks of revoked partitions)
     assert repeated <= len(txns) // 100, f"{repeated} of {len(txns)} transactions decided again"
     assert first.process.poll() is None  # the first worker stayed up through both rebalances
-
-    # decided as the uninterrupted run did, whichever worker decided each one
-    differ = [t for t, copies in by_txn.items() if same_decision(copies[0]) != same_decision(reference.expected[t])]
-    assert differ == [], (
-        f"{len(differ)} decisions differ from the uninterrupted run, e.g. "
-        f"{same_decision(by_txn[differ[0]][0])} != {same_decision(reference.expected[differ[0]])}"
-    )
-    assert sum(len(d["reasons"]) for d in reference.expected.values()) > len(txns) // 2  # the rules did fire
 
     # each transaction counted once, by the worker that decided it (a re-delivery answered from the decision
     # log is not counted): the workers' totals add up to the recount from `decisions`, once per txn_id
@@ -148,12 +134,7 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     # each worker's state holds every partition's history: once everything is committed, its last checkpoint
     # (written when it stops, after reading the other worker's partitions up to their commits) equals the
     # uninterrupted run's for every account; so does the state a worker with no checkpoint rebuilds
-    transactions = deployment.topic("transactions")
-    wait_for(
-        lambda: committed_size(bootstrap, deployment.app_id, transactions) == topic_size(bootstrap, transactions),
-        60,
-        "every transaction committed",
-    )
+    wait_until_all_committed(deployment)
     counted += [scrape_metrics(ports[0]), scrape_metrics(ports[2])]
     assert sum(metric_sum(c, "interceptor_decisions_total") for c in counted) == len(txns)
     for (action, currency), (count, amount) in recount.items():
@@ -167,12 +148,82 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     fresh = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w3"), **common)
     wait_for(lambda: "read up to the committed offsets" in fresh.log(), 60, "the fresh worker's state rebuilt")
     fresh.stop()
-    single = reference.pipeline.engine.store
     for data_dir in ("w1", "w2", "w3"):
-        checkpoint = load_checkpoint(checkpoint_path(str(deployment.tmp / data_dir), deployment.app_id))
-        assert checkpoint is not None, data_dir
-        store = checkpoint.engine.store
-        assert set(store.accounts()) == set(single.accounts()), f"{data_dir}: accounts missing or added"
-        for account in single.accounts():
-            theirs, expected = store.account(account), single.account(account)
-            assert {k: theirs[k] for k in LASTING} == {k: expected[k] for k in LASTING}, (data_dir, account)
+        assert_state_as_one_worker(deployment, data_dir, reference)
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_killed_mid_run_leaves_its_partitions_to_be_decided_as_by_one_worker(deployment: Deployment) -> None:
+    """kill -9 of one of two busy workers: the survivor takes its partitions once its session expires, answers
+    what the dead one decided after its last commit (from `decisions`) and records those transactions, since
+    the dead one's commits never reached them; then decides the rest with the whole history."""
+    feed = simulate(SimConfig(customers=2000, days=3, seed=32, fraud_rate=0.03))
+    txns = feed.transactions
+    rules = deployment.tmp / "rules.yaml"
+    rules.write_text(RULES)
+    reference = reference_run(feed, deployment.tmp, 500, rules)
+    # a commit every 2 s: the killed worker leaves up to 2 s of decided, uncommitted transactions behind
+    common = {
+        "INTERCEPTOR_CHECKPOINT_INTERVAL_S": "2",
+        "INTERCEPTOR_BATCH_MAX": "500",
+        "INTERCEPTOR_RULES_PATH": str(rules),
+        "INTERCEPTOR_SESSION_TIMEOUT_S": "10",
+    }
+    survivor = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w1"), **common)
+    victim = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), **common)
+    bootstrap = deployment.broker.bootstrap
+    produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
+    time.sleep(2)
+    paced = PacedFeed(txns, PACE_TX_PER_S)
+    feeding = threading.Thread(target=produce, args=(bootstrap, deployment.topic("transactions"), paced), daemon=True)
+    feeding.start()
+    wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 3, 120, "a third decided")
+    victim.stop(signal.SIGKILL)
+    feeding.join(300)
+
+    by_txn = decided_as_one_worker(deployment, reference, txns)
+    assert sum(len(v) - 1 for v in by_txn.values()) > 0, "nothing was re-delivered: the crash path was not taken"
+    wait_until_all_committed(deployment)
+    survivor.stop()
+    assert_state_as_one_worker(deployment, "w1", reference)
+
+
+def decided_as_one_worker(deployment: Deployment, reference: ReferenceRun, txns: list[dict]) -> dict[str, list[dict]]:
+    """The decisions on `decisions`, by txn_id: every transaction decided, none two ways, each as the
+    uninterrupted run decided it, whichever worker decided it."""
+    records = [r.json() for r in read_topic(deployment.broker.bootstrap, deployment.topic("decisions"), len(txns), 300)]
+    by_txn: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        if r["kind"] == "decision":
+            by_txn[r["txn_id"]].append(r)
+    assert set(by_txn) == {t["txn_id"] for t in txns}  # nothing lost
+    differ = {k: v for k, v in by_txn.items() if len({(d["action"], d["score"], str(d["reasons"])) for d in v}) > 1}
+    assert differ == {}, f"{len(differ)} transactions decided two ways, e.g. {next(iter(differ.items()))}"
+    print(f"{len(txns)} transactions, {sum(len(v) - 1 for v in by_txn.values())} decisions written again")
+    unlike = [t for t, copies in by_txn.items() if same_decision(copies[0]) != same_decision(reference.expected[t])]
+    assert unlike == [], (
+        f"{len(unlike)} decisions differ from the uninterrupted run, e.g. "
+        f"{same_decision(by_txn[unlike[0]][0])} != {same_decision(reference.expected[unlike[0]])}"
+    )
+    assert sum(len(d["reasons"]) for d in reference.expected.values()) > len(txns) // 2  # the rules did fire
+    return by_txn
+
+
+def wait_until_all_committed(deployment: Deployment) -> None:
+    bootstrap, transactions = deployment.broker.bootstrap, deployment.topic("transactions")
+    wait_for(
+        lambda: committed_size(bootstrap, deployment.app_id, transactions) == topic_size(bootstrap, transactions),
+        60,
+        "every transaction committed",
+    )
+
+
+def assert_state_as_one_worker(deployment: Deployment, data_dir: str, reference: ReferenceRun) -> None:
+    """The worker's last checkpoint holds, for every account, the uninterrupted run's lasting history."""
+    checkpoint = load_checkpoint(checkpoint_path(str(deployment.tmp / data_dir), deployment.app_id))
+    assert checkpoint is not None, data_dir
+    store, single = checkpoint.engine.store, reference.pipeline.engine.store  # type: ignore[attr-defined]
+    assert set(store.accounts()) == set(single.accounts()), f"{data_dir}: accounts missing or added"
+    for account in single.accounts():
+        theirs, expected = store.account(account), single.account(account)
+        assert {k: theirs[k] for k in LASTING} == {k: expected[k] for k in LASTING}, (data_dir, account)
