@@ -37,6 +37,7 @@ class SimConfig:
     merchants: int = 60
     on_us_payees: float = 0.3  # share of a customer's payees that are customers of the same bank
     new_customers: float = 0.05  # share of customers whose account is under 90 days old (new, just moved)
+    investment_platforms: int = 3  # accounts an investment-scam ring has its victims pay (shared by victims)
 
 
 @dataclass
@@ -177,15 +178,16 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
         ts = cfg.start_ms + rng.randrange(span)
         payee = rng.choice(people).account if rng.random() < 0.25 else _account("6228", rng.randrange(10**10))
         feed.transfer(ts, c, payee, rng.uniform(20000, 300000), channel="online")
-    # students with new accounts topped up by two or three relatives (some send a term's rent: thousands)
+    # students with new accounts topped up by two or three relatives (some send a term's rent: thousands); some
+    # relatives bank here too, and for them it is a first payment far above their usual
     for c in (p for p in people if p.student):
         ts = cfg.start_ms + rng.randrange(span)
         for k in range(rng.randint(2, 3)):
             amount = rng.uniform(3000, 10000) if rng.random() < 0.3 else rng.uniform(300, 3000)
-            feed.transfer(
-                ts + k * rng.randrange(HOUR_MS), _account("6225", rng.randrange(10**10)), c.account, amount,
-                channel="online",
-            )  # fmt: skip
+            relative = (
+                rng.choice(people) if rng.random() < cfg.on_us_payees else _account("6225", rng.randrange(10**10))
+            )
+            feed.transfer(ts + k * rng.randrange(HOUR_MS), relative, c.account, amount, channel="online")
     # people who just moved here bring their money from their old bank (a young account receiving thousands)
     recent = _iso_date(cfg.start_ms - 90 * DAY_MS)
     for c in people:
@@ -207,6 +209,18 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
             giver = rng.choice(people) if rng.random() < 0.4 else _account("6225", rng.randrange(10**10))
             amount = math.exp(rng.gauss(math.log(2500), 0.6))
             feed.transfer(ts + rng.randrange(3 * HOUR_MS), giver, c.account, amount, channel="mobile")
+    # popular payees collecting thousands from many customers across the week, each customer paying them for the
+    # first time (a letting agency's deposits, a training centre's course fees, a club's yearly dues): the honest
+    # look-alike of an investment platform. Most are established business accounts; a few are at this bank, and
+    # a fifth of those were opened in the last three months
+    for k in range(max(1, n // 1500)):
+        agency = _account("6250", k)
+        if rng.random() < 0.3:
+            days = rng.randint(10, 80) if rng.random() < 0.2 else rng.randint(365, 4000)
+            feed.on_us[agency] = _iso_date(cfg.start_ms - days * DAY_MS)
+        for c in rng.sample(people, min(n, rng.randint(5, 15))):
+            ts = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS + _local_time(rng, False)
+            feed.transfer(ts, c, agency, rng.uniform(2000, 10000), channel="online")
     # small shops paid by many distinct people (already in honest activity via merchants); shops pay suppliers
     for m in merchants:
         for day in range(cfg.days):

@@ -13,20 +13,28 @@ class MuleNetwork:
     """First-level mules receive from victims and forward most of it within minutes to second-level mules.
 
     Some mule accounts were opened with this bank (so it knows their opening date: most of them recently, some
-    bought or rented from long-standing customers); the rest are at other banks, and their age is unknown."""
+    bought or rented from long-standing customers); the rest are at other banks, and their age is unknown.
 
-    ON_US = 0.4  # share of first-level mule accounts opened with this bank
+    An investment-scam ring runs a few 'platform' accounts, each collecting from many victims over days (in
+    casework, a bank's customers who fall for the same platform pay the same few accounts); like first-level
+    mules they are young or bought accounts, at this bank or another."""
+
+    ON_US = 0.4  # share of first-level mule (and platform) accounts opened with this bank
     ESTABLISHED = 0.3  # share of those that are older accounts bought or rented from their owners
 
     def __init__(self, cfg: SimConfig, rng: random.Random, feed: Feed) -> None:
         self.cfg, self.rng, self.feed = cfg, rng, feed
         self.mules = [_account("6230", i) for i in range(max(3, int(cfg.customers * cfg.fraud_rate / 3)))]
-        for m in self.mules:
+        self.platforms = [_account("6232", i) for i in range(max(1, cfg.investment_platforms))]
+        for m in [*self.mules, *self.platforms]:
             if rng.random() < self.ON_US:
                 days = rng.randint(90, 2000) if rng.random() < self.ESTABLISHED else rng.randint(1, 25)
                 feed.on_us[m] = _iso_date(cfg.start_ms - days * DAY_MS)
-        for m in self.mules:
+        for m in [*self.mules, *self.platforms]:
             feed.labels.append({"account": m, "verdict": "fraud", "role": "mule"})
+
+    def platform(self) -> str:
+        return self.rng.choice(self.platforms)
 
     def pick(self) -> str:
         return self.rng.choice(self.mules)
@@ -64,12 +72,15 @@ def impersonation(cfg: SimConfig, rng: random.Random, victim: Customer, mules: M
 
 
 def investment(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
-    """No call: escalating transfers to one new payee over days (the 'platform' lets them win first)."""
-    payee = _account("6232", rng.randrange(10**6))
-    ts = cfg.start_ms + rng.randrange(max(1, cfg.days - 4) * DAY_MS) + 10 * HOUR_MS
+    """No call: escalating transfers over days to one of the ring's few 'platform' accounts (it lets them win
+    first), which other victims pay too."""
+    payee = mules.platform()
+    # victims join a platform at any time of its life (it runs for weeks): any day but the feed's last
+    ts = cfg.start_ms + rng.randrange(max(1, cfg.days - 1)) * DAY_MS + rng.randrange(8 * HOUR_MS, 23 * HOUR_MS)
     amount = rng.uniform(2_000, 8_000)
     while ts < cfg.start_ms + cfg.days * DAY_MS:
         feed.transfer(ts, victim, payee, amount, channel="online", typology="investment")
+        mules.receive(payee, ts, amount)
         amount *= rng.uniform(1.8, 3.0)
         ts += rng.randint(1, 2) * DAY_MS + rng.randrange(-3 * HOUR_MS, 3 * HOUR_MS)
 
@@ -97,19 +108,24 @@ def account_takeover(cfg: SimConfig, rng: random.Random, victim: Customer, mules
 
 
 def mule_recruit(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
-    """A fake-job recruit is asked to 'process payments': several strangers, scammed elsewhere, pay the recruit's
-    account, and the recruit forwards it on. The strangers are the victims; the recruit acts as a mule."""
-    ts = cfg.start_ms + rng.randrange(cfg.days * DAY_MS - 2 * HOUR_MS)
-    received = 0.0
-    for _ in range(rng.randint(4, 7)):
-        ts += rng.randint(2, 15) * MINUTE_MS
-        amount = rng.uniform(1_000, 15_000)
-        stranger = _account("6240", rng.randrange(10**8))
-        feed.transfer(ts, stranger, victim.account, amount, channel="online", typology="mule_chain")
-        received += amount
-    feed.transfer(
-        ts + rng.randint(5, 20) * MINUTE_MS, victim, mules.pick(), received * 0.9, typology="mule_chain", role="mule"
-    )
+    """A fake-job recruit is asked to 'process payments': strangers, scammed elsewhere, pay the recruit's account
+    and the recruit forwards it on, one 'task' a day for one to three days (a collection account is used until
+    it is frozen). The strangers are the victims; the recruit acts as a mule."""
+    day_ms = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS
+    for _ in range(rng.randint(1, 3)):
+        if day_ms >= cfg.start_ms + cfg.days * DAY_MS:
+            break
+        ts = day_ms + rng.randrange(DAY_MS - 2 * HOUR_MS)
+        received = 0.0
+        for _ in range(rng.randint(2, 4)):
+            ts += rng.randint(2, 15) * MINUTE_MS
+            amount = rng.uniform(1_000, 15_000)
+            stranger = _account("6240", rng.randrange(10**8))
+            feed.transfer(ts, stranger, victim.account, amount, channel="online", typology="mule_chain")
+            received += amount
+        onward = ts + rng.randint(5, 20) * MINUTE_MS
+        feed.transfer(onward, victim, mules.pick(), received * 0.9, typology="mule_chain", role="mule")
+        day_ms += rng.randint(1, 2) * DAY_MS
 
 
 TYPOLOGIES = {
