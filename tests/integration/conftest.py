@@ -294,6 +294,20 @@ def intercepted_totals(decisions: Iterable[dict]) -> dict[tuple[str, str], tuple
     return totals
 
 
+def assert_counted_once(
+    scrapes: list[dict[tuple[str, frozenset[tuple[str, str]]], float]], decided: list[dict]
+) -> None:
+    """The workers' /metrics (`scrapes`, summed) count exactly the decisions in `decided`: each decision, and the
+    held or blocked ones' count and amount per action and currency."""
+    assert sum(metric_sum(s, "interceptor_decisions_total") for s in scrapes) == len(decided)
+    for (action, currency), (count, amount) in intercepted_totals(decided).items():
+        labels = {"action": action, "currency": currency}
+        counts = sum(metric_sum(s, "interceptor_intercepted_transactions_total", **labels) for s in scrapes)
+        assert counts == count, labels
+        amounts = sum(metric_sum(s, "interceptor_intercepted_amount_total", **labels) for s in scrapes)
+        assert amounts == pytest.approx(amount), labels
+
+
 def scrape_metrics(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """A worker's /metrics as {(sample name, labels): value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:

@@ -17,19 +17,20 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
 
-from streams.simulator import SimConfig, simulate
+from streams.simulator import Feed, SimConfig, simulate
 from streams.snapshot import checkpoint_path
 from streams.snapshot import load as load_checkpoint
 from tests.integration.conftest import (
     Deployment,
     ReferenceRun,
+    assert_counted_once,
     free_port,
     intercepted_totals,
-    metric_sum,
     reference_run,
     same_decision,
     scrape_metrics,
@@ -76,12 +77,29 @@ class PacedFeed:
             time.sleep(chunk / self.per_second)
 
 
-def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(deployment: Deployment) -> None:
-    feed = simulate(SimConfig(customers=2000, days=3, seed=31, fraud_rate=0.03))
-    txns = feed.transactions
+def simulated(deployment: Deployment, seed: int) -> tuple[Feed, Path, ReferenceRun]:
+    """A simulated feed, the test's rules, and the uninterrupted run of that feed with them."""
+    feed = simulate(SimConfig(customers=2000, days=3, seed=seed, fraud_rate=0.03))
     rules = deployment.tmp / "rules.yaml"
     rules.write_text(RULES)
-    reference = reference_run(feed, deployment.tmp, 500, rules)
+    return feed, rules, reference_run(feed, deployment.tmp, 500, rules)
+
+
+def start_feeding(deployment: Deployment, feed: Feed) -> tuple[PacedFeed, threading.Thread]:
+    """The calls at once, then the transactions paced, in a thread: the workers' rebalances and deaths happen
+    while transactions still arrive (a backlog would be decided in a second or two)."""
+    bootstrap = deployment.broker.bootstrap
+    produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
+    time.sleep(2)
+    paced = PacedFeed(feed.transactions, PACE_TX_PER_S)
+    feeding = threading.Thread(target=produce, args=(bootstrap, deployment.topic("transactions"), paced), daemon=True)
+    feeding.start()
+    return paced, feeding
+
+
+def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(deployment: Deployment) -> None:
+    feed, rules, reference = simulated(deployment, seed=31)
+    txns = feed.transactions
     common = {
         "INTERCEPTOR_CHECKPOINT_INTERVAL_S": "0.3",
         "INTERCEPTOR_BATCH_MAX": "500",
@@ -95,13 +113,7 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
         INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), INTERCEPTOR_METRICS_PORT=str(ports[1]), **common
     )
     bootstrap = deployment.broker.bootstrap
-    produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
-    time.sleep(2)
-    # paced, so that both rebalances happen while transactions are still arriving (a backlog would be decided
-    # in a second or two)
-    paced = PacedFeed(txns, PACE_TX_PER_S)
-    feeding = threading.Thread(target=produce, args=(bootstrap, deployment.topic("transactions"), paced), daemon=True)
-    feeding.start()
+    paced, feeding = start_feeding(deployment, feed)
 
     # the second worker leaves once a quarter is decided (the feed paused a moment, so that what it counted is
     # final when the test reads it), and comes back while both are busy
@@ -136,13 +148,7 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     # uninterrupted run's for every account; so does the state a worker with no checkpoint rebuilds
     wait_until_all_committed(deployment)
     counted += [scrape_metrics(ports[0]), scrape_metrics(ports[2])]
-    assert sum(metric_sum(c, "interceptor_decisions_total") for c in counted) == len(txns)
-    for (action, currency), (count, amount) in recount.items():
-        labels = {"action": action, "currency": currency}
-        total = [metric_sum(c, "interceptor_intercepted_transactions_total", **labels) for c in counted]
-        assert sum(total) == count, labels
-        money = [metric_sum(c, "interceptor_intercepted_amount_total", **labels) for c in counted]
-        assert sum(money) == pytest.approx(amount), labels
+    assert_counted_once(counted, [copies[0] for copies in by_txn.values()])
     first.stop()
     third.stop()
     fresh = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w3"), **common)
@@ -157,11 +163,8 @@ def test_a_worker_killed_mid_run_leaves_its_partitions_to_be_decided_as_by_one_w
     """kill -9 of one of two busy workers: the survivor takes its partitions once its session expires, answers
     what the dead one decided after its last commit (from `decisions`) and records those transactions, since
     the dead one's commits never reached them; then decides the rest with the whole history."""
-    feed = simulate(SimConfig(customers=2000, days=3, seed=32, fraud_rate=0.03))
+    feed, rules, reference = simulated(deployment, seed=32)
     txns = feed.transactions
-    rules = deployment.tmp / "rules.yaml"
-    rules.write_text(RULES)
-    reference = reference_run(feed, deployment.tmp, 500, rules)
     common = {
         "INTERCEPTOR_BATCH_MAX": "500",
         "INTERCEPTOR_RULES_PATH": str(rules),
@@ -175,13 +178,9 @@ def test_a_worker_killed_mid_run_leaves_its_partitions_to_be_decided_as_by_one_w
     victim = deployment.start_worker(
         INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w2"), INTERCEPTOR_CHECKPOINT_INTERVAL_S="60", **common
     )
-    bootstrap = deployment.broker.bootstrap
-    produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
-    time.sleep(2)
-    paced = PacedFeed(txns, PACE_TX_PER_S)
-    feeding = threading.Thread(target=produce, args=(bootstrap, deployment.topic("transactions"), paced), daemon=True)
-    feeding.start()
-    wait_for(lambda: topic_size(bootstrap, deployment.topic("decisions")) > len(txns) // 3, 120, "a third decided")
+    _, feeding = start_feeding(deployment, feed)
+    decisions = deployment.topic("decisions")
+    wait_for(lambda: topic_size(deployment.broker.bootstrap, decisions) > len(txns) // 3, 120, "a third decided")
     victim.stop(signal.SIGKILL)
     feeding.join(300)
 

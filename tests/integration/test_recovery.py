@@ -20,6 +20,7 @@ from streams.topics import ensure_topics
 from tests.integration.conftest import (
     DecisionRecords,
     Deployment,
+    assert_counted_once,
     free_port,
     intercepted_totals,
     metric_sum,
@@ -139,12 +140,7 @@ def assert_nothing_lost_and_state_recovered(run: KilledRun) -> None:
     # counted by the worker that decided them)
     its_own = decided_by_the_second_worker(run)
     assert its_own, "the restarted worker decided nothing itself"
-    samples = run.second_worker_metrics
-    assert metric_sum(samples, "interceptor_decisions_total") == len(its_own)
-    for (action, currency), (count, amount) in intercepted_totals(its_own).items():
-        labels = {"action": action, "currency": currency}
-        assert metric_sum(samples, "interceptor_intercepted_transactions_total", **labels) == count, labels
-        assert metric_sum(samples, "interceptor_intercepted_amount_total", **labels) == pytest.approx(amount), labels
+    assert_counted_once([run.second_worker_metrics], its_own)
 
     final, reference = run.final.engine.store, run.reference.engine.store
     assert set(final.accounts()) == set(reference.accounts()), "accounts missing from or added to the state"
