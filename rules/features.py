@@ -124,6 +124,23 @@ _FEATURES: tuple[Feature, ...] = (
         "share 0-1",
         "Share of the payee's inflow of the last 24 h that it sent on within 30 minutes of receiving it.",
     ),
+    # payee memory over a week: what earlier transfers showed of this account (streams/features/engine.py)
+    Feature(
+        "payee.forwarded_inflow_7d",
+        _N,
+        "transfers",
+        "Transfers in the last 7 days in which this payee, as a payer, sent an account new for it 3,000 or more "
+        "and 60 % or more of the 10,000 or more it had received in the 30 minutes before (a collection account "
+        "emptying itself: its next payers are paying a mule).",
+    ),
+    Feature(
+        "payee.escalated_payers_7d",
+        _N,
+        "accounts",
+        "Distinct payers who, in the last 7 days, sent this payee 1.5 to 5 times their largest earlier transfer "
+        "to it, 10,000 or more (or 5,000 or more and five times their usual), within two weeks of first paying "
+        "it, while it had fewer than 10 payers in 24 h (an investment platform raising its victims' stakes).",
+    ),
     Feature("payee.on_mule_list", _B, "", "The payee account is on the mule list."),
     Feature(
         "payee.mule_candidate",

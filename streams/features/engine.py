@@ -14,7 +14,8 @@ The per-account work runs in one numba call per batch (streams/features/kernels.
 streams/features/store.py). The Python here works on whole columns: the batch is transposed, its account, txn
 and device ids are hashed in one numba call (streams/features/digest.py) and the accounts numbered in another
 (streams/features/table.py). Call features (a join with the few phones that had calls), the mule lists and
-open holds are dictionary lookups, only for the accounts and phones of the batch that are in those tables.
+open holds are dictionary lookups, only for the accounts and phones of the batch that are in those tables, and
+so is the week-long payee memory (`PayeeMemory`: accounts seen forwarding money, payees whose payers escalated).
 
 >>> engine = FeatureEngine()
 >>> rows = engine.process(transactions)          # doctest: +SKIP
@@ -42,6 +43,7 @@ MINUTE_MS = 60_000
 CALL_LOOKBACK_MS = 120 * MINUTE_MS  # the longest call window a feature reads (call.*_120m)
 MAX_KNOWN_PAYEES = 256  # remembered payees per payer; beyond this the least recently paid is forgotten
 MAX_KNOWN_DEVICES = 16
+MEMORY_MS = 7 * DAY_MS  # how far back the payee memory (payee.*_7d) reaches
 RISKY = frozenset(i for i, r in enumerate(CALLER_RISKS) if r != "normal")
 _CHANNEL_CODE: dict[str | None, float] = {None: float("nan"), **{c: float(i) for i, c in enumerate(CHANNELS)}}
 _V = TypeVar("_V")
@@ -104,6 +106,76 @@ class Phone:
     calls: dict[str, CallRecord] = field(default_factory=dict)
 
 
+class PayeeMemory:
+    """What earlier transfers showed of an account, for a week: the payee features `payee.forwarded_inflow_7d`
+    and `payee.escalated_payers_7d`. The day-long windows of the account store forget a collection account
+    between a recruit's daily tasks, and an investment platform between its victims, who come days apart.
+
+    A transfer leaves a mark when its own features say so (it forwarded what its payer had just received; it
+    escalated a stake), keyed by txn_id, so a re-delivered transaction marks once. A mark counts for the
+    transactions after it, up to 7 days after (event time: ts < t <= ts + 7 days). Marks older than the week before the
+    allowed lateness are dropped by `prune`, which changes no feature.
+
+    >>> memory = PayeeMemory()
+    >>> memory.forwarders["A"] = {"t1": 0}
+    >>> memory.forwarded("A", 60_000)
+    1
+    """
+
+    __slots__ = ("escalations", "forwarders")
+
+    def __init__(self) -> None:
+        self.forwarders: dict[str, dict[str, int]] = {}  # account -> txn_id of a forwarding outflow -> ts
+        self.escalations: dict[str, dict[str, tuple[int, str]]] = {}  # payee -> txn_id -> (ts, payer)
+
+    def __getstate__(self) -> tuple[dict, dict]:
+        return self.forwarders, self.escalations
+
+    def __setstate__(self, state: tuple[dict, dict]) -> None:
+        self.forwarders, self.escalations = state
+
+    def forwarded(self, account: str, t: int) -> int:
+        marks = self.forwarders.get(account)
+        return 0 if not marks else sum(1 for ts in marks.values() if t - MEMORY_MS <= ts < t)
+
+    def escalated_payers(self, account: str, t: int) -> int:
+        marks = self.escalations.get(account)
+        return 0 if not marks else len({payer for ts, payer in marks.values() if t - MEMORY_MS <= ts < t})
+
+    def prune(self, before_ms: int) -> None:
+        """Drop the marks no transaction at or after `before_ms` can count."""
+        for table in (self.forwarders, self.escalations):
+            for account in list(table):
+                marks = table[account]
+                for txn_id in [i for i, m in marks.items() if (m if isinstance(m, int) else m[0]) < before_ms]:
+                    del marks[txn_id]
+                if not marks:
+                    del table[account]
+
+
+def forwards_inflow(row: np.ndarray) -> bool:
+    """The transfer of this feature row passes on what its payer just received (a mark of PayeeMemory)."""
+    c = _COL
+    return bool(
+        row[c["payee.new_for_payer"]] == 1.0
+        and row[c["amount"]] >= 3000
+        and row[c["payer.inflow_30m"]] >= 10_000
+        and row[c["payer.forwarding_share_30m"]] >= 0.6
+    )
+
+
+def escalates(row: np.ndarray) -> bool:
+    """The transfer of this feature row raises a recent stake with a payee that is no shop (a mark)."""
+    c = _COL
+    amount = row[c["amount"]]
+    return bool(
+        row[c["payee.days_since_first_paid"]] <= 14
+        and 1.5 <= row[c["payee.amount_ratio_to_largest"]] <= 5
+        and row[c["payee.distinct_payers_24h"]] < 10
+        and (amount >= 10_000 or (amount >= 5000 and row[c["payer.amount_ratio_to_mean"]] >= 5))
+    )
+
+
 class FeatureEngine:
     _calls_pruned_at: int = NONE  # event time of the last call pruning (a class default: older checkpoints)
     _idle_pruned_at: int = NONE  # watermark of the last prune_idle sweep (likewise)
@@ -115,7 +187,13 @@ class FeatureEngine:
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
         self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
         self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
+        self.memory = PayeeMemory()  # the week-long payee memory (payee.*_7d)
         self._opened: dict[date | None, int] = {None: NONE}  # opening date -> epoch ms (few distinct dates)
+
+    def __setstate__(self, state: dict) -> None:
+        # a checkpoint written before the payee memory existed restores without one: it starts empty
+        self.__dict__.update(state)
+        self.__dict__.setdefault("memory", PayeeMemory())
 
     @property
     def watermark_ms(self) -> int:
@@ -160,6 +238,7 @@ class FeatureEngine:
         accounts = self.store.rows(account_digests)
         self._featurize(batch, rows, accounts, txn_digests, device_digests)
         self._lookups(batch, rows)
+        self._remember(batch, rows)
         return rows
 
     # The steps of `process`, apart so that benchmarks/bench_features.py can time each.
@@ -268,6 +347,38 @@ class FeatureEngine:
         for i, _ in _hits(batch.payers, spans, payers):
             rows[i, c["payer.open_holds"]] = self.holds.open_at(batch.payers[i], int(batch.ts[i]))
 
+    def _remember(self, batch: _Batch, rows: np.ndarray) -> None:
+        """The payee memory's features, then its marks, row by row in batch order (a transaction sees the marks
+        of the ones before it): only the rows whose payee has marks or that leave one are visited."""
+        c = _COL
+        rows[:, c["payee.forwarded_inflow_7d"]] = 0.0
+        rows[:, c["payee.escalated_payers_7d"]] = 0.0
+        # vectorised pre-selection of the rows that can leave a mark (NaN compares false, as in the row checks)
+        amount = rows[:, c["amount"]]
+        with np.errstate(invalid="ignore"):
+            maybe = (rows[:, c["payer.inflow_30m"]] >= 10_000) | (
+                (rows[:, c["payee.days_since_first_paid"]] <= 14) & (amount >= 5000)
+            )
+        marking = {int(i) for i in np.flatnonzero(maybe)}
+        memory = self.memory
+        payees = batch.payees
+        forwarders, escalations = memory.forwarders, memory.escalations
+        may_mark = {batch.payers[i] for i in marking} | {payees[i] for i in marking}  # marked within the batch
+        visit = sorted(
+            marking | {i for i, p in enumerate(payees) if p in forwarders or p in escalations or p in may_mark}
+        )
+        for i in visit:
+            t, payee = int(batch.ts[i]), payees[i]
+            row = rows[i]
+            row[c["payee.forwarded_inflow_7d"]] = memory.forwarded(payee, t)
+            row[c["payee.escalated_payers_7d"]] = memory.escalated_payers(payee, t)
+            if i not in marking:
+                continue
+            if forwards_inflow(row):
+                memory.forwarders.setdefault(batch.payers[i], {}).setdefault(batch.txn_ids[i], t)
+            if escalates(row):
+                memory.escalations.setdefault(payee, {}).setdefault(batch.txn_ids[i], (t, batch.payers[i]))
+
     def prune_holds(self) -> None:
         """Forget hold spans no transaction within the allowed lateness can fall into."""
         self.holds.prune(self.watermark_ms - self.config.allowed_lateness_ms)
@@ -305,6 +416,7 @@ class FeatureEngine:
         for table in (self.mule_list, self.mule_candidates):
             for account in [a for a, until in table.items() if until <= ended]:
                 del table[account]
+        self.memory.prune(ended - MEMORY_MS)
         return forgotten
 
     def _opened_ms(self, days: tuple[date | None, ...]) -> np.ndarray:

@@ -43,15 +43,16 @@ def test_default_ruleset_quality_does_not_regress(feed_dir: Path) -> None:
     report = measure(
         decisions, {k: t.verdict for k, t in truth.items()}, transaction_context(feed_dir / "transactions.jsonl", truth)
     ).report()
-    # measured 2026-11-29 (ruleset telecom-default-2026.11.6; simulator with shared investment platforms, collection
-    # accounts used across days, agencies and clubs collecting from many customers): review recall 0.860, fraud
-    # amount intercepted 0.950, victims stopped at their first transfer 0.758, honest payments held or blocked
+    # measured 2026-11-29 (ruleset telecom-default-2026.11.7, with the week-long payee memory; simulator with shared
+    # investment platforms, collection accounts used across days, agencies and clubs collecting from many
+    # customers): review recall 0.877, fraud amount intercepted 0.955, victims stopped at their first transfer
+    # 0.791 (0.758 with 2026.11.6), honest payments held or blocked
     # 0.00194 (17 of 8,759: this feed packs 4 % fraud and a week's look-alikes into 4 days), impersonation amount
     # 1.0. Floors sit a quarter below the measurements, so halving recall (or losing a typology's main rule)
     # fails; the honest ceiling sits half again above, about nine more honest holds.
     assert report["at_or_above"]["review"]["recall"] >= 0.65
     assert report["fraud_amount_intercepted_share"] >= 0.71
-    assert report["victims_stopped_at_first_transfer_share"] >= 0.57
+    assert report["victims_stopped_at_first_transfer_share"] >= 0.59
     assert report["legit_intercepted_share"] <= 0.0030
     assert report["typologies"]["impersonation"]["intercepted_amount_share"] >= 0.75
 

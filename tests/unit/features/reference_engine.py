@@ -30,6 +30,10 @@ class ReferenceEngine:
         self.mule_list: dict[str, int] = {}  # account -> listed until (epoch ms)
         self.mule_candidates: dict[str, int] = {}  # account -> reported until (epoch ms)
         self.holds = HoldBook()  # open holds, for payer.open_holds (streams/lifecycle/holds.py)
+        # the week-long payee memory: account -> [(ts, txn_id)] of its forwarding outflows; payee -> [(ts, txn_id,
+        # payer)] of the escalating transfers it received
+        self.forwards: dict[str, list[tuple[int, str]]] = {}
+        self.escalations: dict[str, list[tuple[int, str, str]]] = {}
         self.watermark_ms = 0  # newest transaction event time seen (calls may lie in its future; they must not prune)
 
     # --- inputs other than transactions -----------------------------------------------------------------
@@ -43,6 +47,7 @@ class ReferenceEngine:
         rows = np.full((len(transactions), len(REGISTRY)), np.nan, dtype=np.float64)
         for i, txn in enumerate(transactions):
             self._features(txn, rows[i])
+            self._memory(txn, rows[i])
             self._record(txn)
         return rows
 
@@ -137,6 +142,28 @@ class ReferenceEngine:
         row[c["payee.inflow_24h"]] = inflow
         if inflow > 0:
             row[c["payee.pass_through_30m"]] = min(1.0, _passed_on(payee, in_day, t) / inflow)
+
+    def _memory(self, txn: Transaction, row: np.ndarray) -> None:
+        """payee.forwarded_inflow_7d and payee.escalated_payers_7d from the marks of earlier transactions, then
+        this transaction's own marks (once per txn_id: a re-delivery marks nothing new)."""
+        c, t = _COL, txn.ts_ms
+        week = 7 * DAY_MS
+        forwards = self.forwards.get(txn.payee_account, [])
+        row[c["payee.forwarded_inflow_7d"]] = sum(1 for ts, _ in forwards if t - week <= ts < t)
+        escalations = self.escalations.get(txn.payee_account, [])
+        row[c["payee.escalated_payers_7d"]] = len({p for ts, _, p in escalations if t - week <= ts < t})
+        new, amount = row[c["payee.new_for_payer"]] == 1, txn.amount
+        inflow, share = row[c["payer.inflow_30m"]], row[c["payer.forwarding_share_30m"]]
+        if new and amount >= 3000 and inflow >= 10_000 and share >= 0.6:
+            marks = self.forwards.setdefault(txn.payer_account, [])
+            if all(i != txn.txn_id for _, i in marks):
+                marks.append((t, txn.txn_id))
+        since, ratio = row[c["payee.days_since_first_paid"]], row[c["payee.amount_ratio_to_largest"]]
+        usual, payers = row[c["payer.amount_ratio_to_mean"]], row[c["payee.distinct_payers_24h"]]
+        if since <= 14 and 1.5 <= ratio <= 5 and payers < 10 and (amount >= 10_000 or (amount >= 5000 and usual >= 5)):
+            received = self.escalations.setdefault(txn.payee_account, [])
+            if all(i != txn.txn_id for _, i, _ in received):
+                received.append((t, txn.txn_id, txn.payer_account))
 
     def _call_features(self, txn: Transaction, row: np.ndarray) -> None:
         if txn.payer_phone is not None:  # no phone, no join: all call features stay missing

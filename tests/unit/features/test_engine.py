@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import date
 
 import numpy as np
@@ -207,3 +208,77 @@ def test_a_running_worker_forgets_calls_no_transaction_can_see_any_more() -> Non
     after = engine.process([txn(2, T0 + 1, payer="B", payer_phone="+862")])
     within = REGISTRY.column("call.risky_within_120m")
     assert before[0, within] == after[0, within] == 1.0
+
+
+def test_a_collection_account_that_forwarded_is_remembered_for_a_week() -> None:
+    e = FeatureEngine()
+    # a recruit's first task: two strangers pay R, and R passes 15,000 of the 16,000 on to a new account
+    forward = txn(3, T0 + 10 * MIN, payer="R", payee="M", amount=15_000)
+    e.process(
+        [txn(1, T0, payer="S1", payee="R", amount=8_000), txn(2, T0 + 5 * MIN, payer="S2", payee="R", amount=8_000)]
+    )
+    rows = e.process([forward, txn(4, T0 + 11 * MIN, payer="S3", payee="R", amount=2_000)])
+    assert col(rows, "payee.forwarded_inflow_7d") == [0, 1]  # the later one in the same batch sees the mark
+    e.process([forward])  # at-least-once: the forward again marks nothing new
+    # the next task, the next day and six days later; after a week R is forgotten
+    rows = e.process(
+        [
+            txn(5, T0 + DAY, payer="S4", payee="R", amount=5_000),
+            txn(6, T0 + 7 * DAY + 9 * MIN, payer="S5", payee="R", amount=5_000),
+            txn(7, T0 + 7 * DAY + 10 * MIN + 1, payer="S6", payee="R", amount=5_000),
+        ]
+    )
+    assert col(rows, "payee.forwarded_inflow_7d") == [1, 1, 0]
+    assert col(rows, "payee.escalated_payers_7d") == [0, 0, 0]
+
+
+def test_a_shop_paying_its_supplier_or_a_small_forward_leaves_no_mark() -> None:
+    e = FeatureEngine()
+    e.process([txn(i, T0 + i * MIN, payer=f"C{i}", payee="SHOP", amount=300) for i in range(40)])
+    e.process([txn(100, T0 + 45 * MIN, payer="SHOP", payee="SUPPLIER", amount=5_000)])  # 12,000 in, under 60 %
+    e.process(
+        [txn(101, T0, payer="F", payee="K", amount=4_000), txn(102, T0 + MIN, payer="K", payee="N", amount=3_900)]
+    )
+    rows = e.process([txn(103, T0 + HOUR, payer="X", payee="SHOP"), txn(104, T0 + HOUR, payer="X", payee="K")])
+    assert col(rows, "payee.forwarded_inflow_7d") == [0, 0]
+
+
+def test_a_payee_whose_payers_escalate_is_remembered_for_a_week() -> None:
+    e = FeatureEngine()
+    e.process([txn(1, T0, payer="V1", payee="PLAT", amount=3_000)])
+    # two days later V1 raises the stake four times: 12,000; a third victim pays PLAT for the first time
+    rows = e.process(
+        [
+            txn(2, T0 + 2 * DAY, payer="V1", payee="PLAT", amount=12_000),
+            txn(3, T0 + 3 * DAY, payer="V2", payee="PLAT", amount=4_000),
+            txn(4, T0 + 3 * DAY + MIN, payer="V2", payee="PLAT", amount=8_000),  # 2x, but under 10,000: no mark
+            txn(5, T0 + 4 * DAY, payer="V1", payee="PLAT", amount=30_000),  # V1 again: still one payer
+            txn(6, T0 + 5 * DAY, payer="V3", payee="PLAT", amount=5_000),
+            txn(7, T0 + 9 * DAY + 1, payer="V4", payee="PLAT", amount=5_000),  # V1's first mark is a week old
+        ]
+    )
+    assert col(rows, "payee.escalated_payers_7d") == [0, 1, 1, 1, 1, 1]
+    later = e.process([txn(8, T0 + 11 * DAY + 1, payer="V5", payee="PLAT", amount=5_000)])
+    assert col(later, "payee.escalated_payers_7d") == [0]
+    # a payment ten times the largest (a test payment, then the real one) is no escalation
+    e.process(
+        [txn(9, T0, payer="W", payee="SHOP2", amount=100), txn(10, T0 + HOUR, payer="W", payee="SHOP2", amount=20_000)]
+    )
+    rows = e.process([txn(11, T0 + 2 * HOUR, payer="Z", payee="SHOP2", amount=5_000)])
+    assert col(rows, "payee.escalated_payers_7d") == [0]
+
+
+def test_the_payee_memory_expires_and_survives_a_checkpoint() -> None:
+    e = FeatureEngine()
+    e.process([txn(1, T0, payer="S1", payee="R", amount=20_000), txn(2, T0 + MIN, payer="R", payee="M", amount=19_000)])
+    restored = pickle.loads(pickle.dumps(e))
+    rows = restored.process([txn(3, T0 + DAY, payer="S2", payee="R", amount=2_000)])
+    assert col(rows, "payee.forwarded_inflow_7d") == [1]
+    # a checkpoint written before the payee memory existed restores with an empty one
+    old = FeatureEngine()
+    del old.__dict__["memory"]
+    assert pickle.loads(pickle.dumps(old)).memory.forwarders == {}
+    # a sweep after more than a week (and the allowed lateness) frees the marks, and changes no feature
+    restored.process([txn(4, T0 + 9 * DAY, payer="A", payee="B")])
+    restored.prune_idle(every_ms=0)
+    assert restored.memory.forwarders == {} and restored.memory.escalations == {}
