@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 # 5: the decision log as columns, fingerprints of the transaction's fields; 6: largest inflow per 10-day period;
 # 7: accounts by 64-bit digest (no names), record arrays, one transfer slot for both chains, new id digests;
 # 8: the offsets of `transactions` the state holds, per partition (streams/state_feed.py); 9: known payees by
-# digest, released account rows and inflow records (idle accounts forgotten)
-FORMAT = 9
+# digest, released account rows and inflow records (idle accounts forgotten); 10: 56-byte account records
+# (opening date in days, 32-bit outgoing count, 8-bit device count), 40-byte transfers (no flags byte)
+FORMAT = 10
 
 
 @dataclass

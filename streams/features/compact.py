@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from streams.features.layout import END, IN_IN, IN_OUT
+from streams.features.layout import END
 
 
 @njit(cache=True)
@@ -52,10 +52,10 @@ def compact(acc, n_accounts, inf, tr, kp, kd):
         d = tr_new[s]
         if d != END:
             tr2[d] = tr[s]
-            nxt = tr[s].next_out
-            tr2[d].next_out = END if nxt == END or tr[s].flags & IN_OUT == 0 else tr_new[nxt]
+            nxt = tr[s].next_out  # END, GONE (left the chain) or a live transfer of the chain
+            tr2[d].next_out = nxt if nxt < 0 else tr_new[nxt]
             nxt = tr[s].next_in
-            tr2[d].next_in = END if nxt == END or tr[s].flags & IN_IN == 0 else tr_new[nxt]
+            tr2[d].next_in = nxt if nxt < 0 else tr_new[nxt]
     kp2 = np.empty(n_kp, kp.dtype)
     for e in range(kp.shape[0]):
         d = kp_new[e]

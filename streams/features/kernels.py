@@ -23,22 +23,25 @@ from numba import njit
 
 from streams.features.layout import (
     DAY_MS,
+    DEVICE_CAP_MAX,
     END,
+    FREE,
+    GONE,
     HOUR_MS,
-    IN_IN,
-    IN_OUT,
     INF_FREE,
     INF_N,
     INFLOW_PERIOD_MS,
     INFLOW_PERIODS,
     KD_FREE,
     KD_NFREE,
+    KNOWN_CAP_MAX,
     KP_FREE,
     KP_NFREE,
     MINUTE_MS,
     NEW_PAYEE,
     NONE,
     NONE32,
+    OUT_COUNT_MAX,
     STAMP,
     TR_FREE,
     TR_NFREE,
@@ -92,7 +95,7 @@ KERNEL_FEATURES = (
     "payee.pass_through_30m",
     "payee.amount_ratio_to_largest_inflow_30d",
 )
-_STAMP_LIMIT = np.iinfo(np.int32).max - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # spreads account rows over the distinct-count scratch
 _NEVER = np.iinfo(np.int64).max  # a prune horizon after every transfer
 W_TS, W_OTHER, W_NEW = range(3)  # rows of a window's scratch `ints`
 
@@ -145,7 +148,7 @@ def _fill(tr, head, start, end, inflow, ints, amounts):
                 return -1
             ints[W_TS, n] = ts
             ints[W_OTHER, n] = tr[s].payer if inflow else tr[s].payee
-            ints[W_NEW, n] = tr[s].flags & NEW_PAYEE
+            ints[W_NEW, n] = tr[s].txn & NEW_PAYEE
             amounts[n] = tr[s].amount
             n += 1
         s = _next(tr, s, inflow)
@@ -154,10 +157,12 @@ def _fill(tr, head, start, end, inflow, ints, amounts):
 
 @njit(cache=True)
 def _opened(given, acc, account, seen):
-    """The opening date the transaction gives, else the one the account has (a given 0 counts as none, as in
-    the reference's `given or stored`)."""
+    """The opening date (epoch ms) the transaction gives, else the one the account has (a given 0 counts as
+    none, as in the reference's `given or stored`)."""
     if given == NONE or given == 0:
-        return acc[account].opened if seen else NONE
+        if not seen or acc[account].opened == NONE32:
+            return NONE
+        return acc[account].opened * np.int64(DAY_MS)
     return given
 
 
@@ -172,13 +177,37 @@ def _find_known(pool, head, key):
 
 
 @njit(cache=True)
-def _stamp(counters, mark):
-    """A fresh stamp for the scratch `mark` array (int32): marks equal to it were set since."""
-    if counters[STAMP] >= _STAMP_LIMIT:
-        mark[:] = 0
-        counters[STAMP] = 0
+def _distinct(ints, n, since, new_only, scratch, counters):
+    """How many different accounts (`W_OTHER`) the window's first `n` transfers with a time >= `since` name
+    (with `new_only`, among those flagged new payees). `scratch` is a hash set of at least 2 n slots (linear
+    probing): a slot belongs to this count when its stamp is this count's, so it is never cleared."""
     counters[STAMP] += 1
-    return counters[STAMP]
+    stamp = counters[STAMP]
+    mask = scratch.shape[1] - 1
+    count = 0
+    for k in range(n):
+        if ints[W_TS, k] < since or (new_only and ints[W_NEW, k] == 0):
+            continue
+        o = ints[W_OTHER, k]
+        s = np.int64((np.uint64(o) * _GOLDEN) >> np.uint64(32)) & mask
+        while scratch[1, s] == stamp and scratch[0, s] != o:
+            s = (s + 1) & mask
+        if scratch[1, s] != stamp:
+            scratch[0, s] = o
+            scratch[1, s] = stamp
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _roomy(scratch, n):
+    """`scratch`, or a larger one (powers of two) when a window of `n` transfers would fill it over half."""
+    slots = scratch.shape[1]
+    if 2 * n <= slots:
+        return scratch
+    while 2 * n > slots:
+        slots *= 2
+    return np.zeros((2, slots), np.int64)
 
 
 @njit(cache=True)
@@ -211,8 +240,16 @@ def featurize_and_record(
 
     `keys` are the digests of the account rows (known payees are kept by digest, so that they outlive the
     payee's row). The caller makes sure the pools have a free transfer, known payee, known device and inflow
-    record per transaction."""
+    record per transaction. `mark` is the distinct-count scratch (layout.py, `new_scratch`). Opening dates are
+    epoch ms of midnights UTC (the record keeps days)."""
+    if max_known_payees > KNOWN_CAP_MAX or max_known_devices > DEVICE_CAP_MAX:
+        raise ValueError("known-payee or device cap above what the account record counts (layout.py)")
     n_rows = ts.shape[0]
+    for i in range(n_rows):
+        for given in (payer_opened[i], payee_opened[i]):
+            if given != NONE and given % DAY_MS != 0:
+                raise ValueError("an opening date that is not a midnight UTC (the account record keeps days)")
+    scratch = mark
     # two scratch windows (the payee's inflows and outflows are needed together), grown by _window when short
     ints_a = np.empty((3, 256), np.int64)
     amounts_a = np.empty(256, np.float64)
@@ -258,15 +295,8 @@ def featurize_and_record(
             row[cols[C_COUNT_24H]] = n_day
             row[cols[C_SUM_1H]] = sum_hour
             row[cols[C_SUM_24H]] = sum_day
-            stamp = _stamp(counters, mark)
-            new_payees = 0
-            for k in range(n_day):
-                if ints_a[W_NEW, k] != 0:
-                    o = ints_a[W_OTHER, k]
-                    if mark[o] != stamp:
-                        mark[o] = stamp
-                        new_payees += 1
-            row[cols[C_NEW_PAYEES_24H]] = new_payees
+            scratch = _roomy(scratch, n_day)
+            row[cols[C_NEW_PAYEES_24H]] = _distinct(ints_a, n_day, t - DAY_MS, True, scratch, counters)
             if acc[a].out_count > 0:
                 row[cols[C_RATIO_MEAN]] = amount[i] / acc[a].mean
             if n_day > 0:
@@ -314,25 +344,12 @@ def featurize_and_record(
             if largest > 0:
                 row[cols[C_RATIO_LARGEST_INFLOW]] = amount[i] / largest
             ints_a, amounts_a, n_in = _window(tr, acc[b].in_head, t - DAY_MS, t, True, ints_a, amounts_a)
-            stamp = _stamp(counters, mark)
-            d1 = 0
-            d24 = 0
             inflow = 0.0
             for k in range(n_in):
                 inflow += amounts_a[k]
-                o = ints_a[W_OTHER, k]
-                if mark[o] != stamp:
-                    mark[o] = stamp
-                    d24 += 1
-            stamp = _stamp(counters, mark)
-            for k in range(n_in):
-                if ints_a[W_TS, k] >= t - HOUR_MS:
-                    o = ints_a[W_OTHER, k]
-                    if mark[o] != stamp:
-                        mark[o] = stamp
-                        d1 += 1
-            row[cols[C_DISTINCT_1H]] = d1
-            row[cols[C_DISTINCT_24H]] = d24
+            scratch = _roomy(scratch, n_in)
+            row[cols[C_DISTINCT_1H]] = _distinct(ints_a, n_in, t - HOUR_MS, False, scratch, counters)
+            row[cols[C_DISTINCT_24H]] = _distinct(ints_a, n_in, t - DAY_MS, False, scratch, counters)
             row[cols[C_INFLOW_24H]] = inflow
             if inflow > 0:
                 # money sent on within 30 minutes of coming in: each outflow counts at most as much as came in
@@ -379,14 +396,16 @@ def _record(
     acc[b].seen = 1
     s = acc[a].out_head
     while s != END:  # re-delivered: the state already holds it
-        if tr[s].txn == txn:
+        if (tr[s].txn | NEW_PAYEE) == txn:
             return
         s = tr[s].next_out
     known = _find_known(kp, acc[a].known_head, payee_key)
     _insert(tr, counters, acc, a, b, t, amount, txn, known == END)
     # outflow of the payer
-    count = acc[a].out_count + 1
-    acc[a].out_count = count
+    count = acc[a].out_count
+    if count < OUT_COUNT_MAX:
+        count += 1
+        acc[a].out_count = count
     acc[a].mean += (amount - acc[a].mean) / count
     if acc[a].last_out == NONE or t > acc[a].last_out:
         acc[a].last_out = t
@@ -435,9 +454,9 @@ def _record(
         else:
             kd[e].last = max(kd[e].last, t)
     if payer_opened != NONE:
-        acc[a].opened = payer_opened
+        acc[a].opened = payer_opened // DAY_MS
     if payee_opened != NONE:
-        acc[b].opened = payee_opened
+        acc[b].opened = payee_opened // DAY_MS
     if t > counters[WATERMARK]:
         counters[WATERMARK] = t
     horizon = counters[WATERMARK] - DAY_MS - lateness_ms
@@ -466,14 +485,13 @@ def _insert(tr, counters, acc, a, b, t, amount, txn, new_payee):
     with a later time, before those with an equal or earlier one (so among equal times the later arrival counts
     as newer, as bisect.insort does)."""
     s = counters[TR_FREE]
-    counters[TR_FREE] = tr[s].next_out
+    counters[TR_FREE] = tr[s].next_in
     counters[TR_NFREE] -= 1
     tr[s].ts = t
-    tr[s].txn = txn
+    tr[s].txn = txn if new_payee else txn ^ NEW_PAYEE  # digests are odd: bit 0 is the flag's
     tr[s].amount = amount
     tr[s].payer = a
     tr[s].payee = b
-    tr[s].flags = IN_OUT | IN_IN | (NEW_PAYEE if new_payee else 0)
     prev = END
     cur = acc[a].out_head
     while cur != END and tr[cur].ts > t:
@@ -498,8 +516,8 @@ def _insert(tr, counters, acc, a, b, t, amount, txn, new_payee):
 
 @njit(cache=True)
 def _prune(tr, counters, acc, account, before):
-    """Drop the transfers older than `before` from both chains of an account; a transfer neither chain holds
-    any more goes back to the free list."""
+    """Drop the transfers older than `before` from both chains of an account (their link in that chain becomes
+    GONE); a transfer neither chain holds any more goes back to the free list."""
     for inflow in (False, True):
         prev = END
         cur = acc[account].in_head if inflow else acc[account].out_head
@@ -520,13 +538,12 @@ def _prune(tr, counters, acc, account, before):
         while cur != END:
             nxt = _next(tr, cur, inflow)
             if inflow:
-                tr[cur].next_in = END
-                tr[cur].flags &= ~IN_IN
+                tr[cur].next_in = GONE
             else:
-                tr[cur].next_out = END
-                tr[cur].flags &= ~IN_OUT
-            if tr[cur].flags & (IN_OUT | IN_IN) == 0:
-                tr[cur].next_out = counters[TR_FREE]
+                tr[cur].next_out = GONE
+            if tr[cur].next_out == GONE and tr[cur].next_in == GONE:
+                tr[cur].next_out = FREE
+                tr[cur].next_in = counters[TR_FREE]
                 counters[TR_FREE] = cur
                 counters[TR_NFREE] += 1
             cur = nxt
@@ -558,7 +575,7 @@ def _forget(acc, inf, tr, kp, kd, counters, account):
         counters[INF_FREE] = j
     acc[account].last_out = NONE
     acc[account].last_act = NONE
-    acc[account].opened = NONE
+    acc[account].opened = NONE32
     acc[account].out_count = 0
     acc[account].mean = 0.0
     acc[account].inflows = END
@@ -592,7 +609,7 @@ def sweep_idle(acc, n, keys, inf, tr, kp, kd, counters, horizon):
         return forgotten, np.zeros(0, np.int64)
     named = np.zeros(n, np.bool_)
     for s in range(tr.shape[0]):
-        if tr[s].flags & (IN_OUT | IN_IN) != 0:  # a free slot is in neither chain
+        if tr[s].next_out != FREE:  # a live transfer, in one chain or both
             named[tr[s].payer] = True
             named[tr[s].payee] = True
     rows = np.empty(empty, np.int64)

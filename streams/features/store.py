@@ -28,8 +28,10 @@ from streams.features.digest import digest
 from streams.features.kernels import sweep_idle
 from streams.features.layout import (
     COUNTERS,
+    DAY_MS,
     DEVICE,
     END,
+    FREE,
     INF_FREE,
     INF_N,
     INFLOW_PERIODS,
@@ -46,6 +48,7 @@ from streams.features.layout import (
     TRANSFER,
     new_accounts,
     new_inflows,
+    new_scratch,
 )
 from streams.features.table import AccountTable, grown
 
@@ -55,13 +58,13 @@ class AccountStore:
         self.table = AccountTable(accounts)
         self.acc = new_accounts(accounts)
         self.inf = new_inflows(accounts)
-        self.mark = np.zeros(accounts, np.int32)  # scratch of the distinct counts, not state
+        self.mark = new_scratch()  # the distinct counts' hash set (a few KB, not per account), not state
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[[TR_FREE, KP_FREE, KD_FREE, INF_FREE]] = END
         self.tr = np.zeros(0, TRANSFER)
         self.kp = np.zeros(0, PAYEE)
         self.kd = np.zeros(0, DEVICE)
-        self.tr = self._grow_pool(self.tr, "next_out", TR_FREE, TR_NFREE, transfers)
+        self.tr = self._grow_pool(self.tr, "next_in", TR_FREE, TR_NFREE, transfers)
         self.kp = self._grow_pool(self.kp, "next", KP_FREE, KP_NFREE, known)
         self.kd = self._grow_pool(self.kd, "next", KD_FREE, KD_NFREE, known)
 
@@ -88,7 +91,7 @@ class AccountStore:
             inf[:used] = self.inf[:used]
             self.inf = inf
         if c[TR_NFREE] < transactions:
-            self.tr = self._grow_pool(self.tr, "next_out", TR_FREE, TR_NFREE, transactions)
+            self.tr = self._grow_pool(self.tr, "next_in", TR_FREE, TR_NFREE, transactions)
         if c[KP_NFREE] < transactions:
             self.kp = self._grow_pool(self.kp, "next", KP_FREE, KP_NFREE, transactions)
         if c[KD_NFREE] < transactions:
@@ -110,6 +113,8 @@ class AccountStore:
         out[:size] = pool
         out[link][size : new - 1] = np.arange(size + 1, new)  # the new slots, chained, on top of the free list
         out[link][new - 1] = self.counters[free_at]
+        if pool.dtype == TRANSFER:
+            out["next_out"][size:] = FREE  # in neither chain
         self.counters[free_at] = size
         self.counters[nfree_at] += new - size
         return out
@@ -121,9 +126,6 @@ class AccountStore:
         acc = new_accounts(capacity)
         acc[:size] = self.acc
         self.acc = acc
-        mark = np.zeros(capacity, np.int32)
-        mark[:size] = self.mark
-        self.mark = mark
 
     # --- reading the state back (tests, tools) ----------------------------------------------------------
 
@@ -142,8 +144,8 @@ class AccountStore:
             while s != END:
                 t = tr[s]
                 other = int(keys[t["payer"] if inflow else t["payee"]])
-                new = not inflow and bool(t["flags"] & NEW_PAYEE)
-                out.append((int(t["ts"]), float(t["amount"]), other, int(t["txn"]), new))
+                new = not inflow and bool(t["txn"] & NEW_PAYEE)
+                out.append((int(t["ts"]), float(t["amount"]), other, int(t["txn"]) | NEW_PAYEE, new))
                 s = int(t["next_in"] if inflow else t["next_out"])
             return out[::-1]  # oldest first
 
@@ -165,7 +167,7 @@ class AccountStore:
             "out_mean": float(rec["mean"]),
             "last_out_ms": time(rec["last_out"]),
             "last_activity_ms": time(rec["last_act"]),
-            "opened_ms": time(rec["opened"]),
+            "opened_ms": None if rec["opened"] == NONE32 else int(rec["opened"]) * DAY_MS,
             "known_payees": {
                 int(e["key"]): (int(e["first"]), int(e["last"]), float(e["largest"]))
                 for e in known(self.kp, int(rec["known_head"]))
@@ -208,7 +210,7 @@ class AccountStore:
         self.table = state["table"]  # type: ignore[assignment]
         self.acc, self.inf = state["acc"], state["inf"]  # type: ignore[assignment]
         self.tr, self.kp, self.kd = state["tr"], state["kp"], state["kd"]  # type: ignore[assignment]
-        self.mark = np.zeros(self.acc.shape[0], np.int32)
+        self.mark = new_scratch()
         self.counters = np.zeros(COUNTERS, np.int64)
         self.counters[0] = state["watermark"]  # type: ignore[call-overload]
         self.counters[INF_N] = self.inf.shape[0]

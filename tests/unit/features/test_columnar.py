@@ -24,7 +24,7 @@ from rules.features import REGISTRY
 from streams.events import Transaction
 from streams.features.digest import digest
 from streams.features.engine import FeatureConfig, FeatureEngine
-from streams.features.layout import END, IN_IN, IN_OUT, INF_FREE, INF_N, KD_NFREE, KP_NFREE, TR_NFREE
+from streams.features.layout import END, FREE, GONE, INF_FREE, INF_N, KD_NFREE, KP_NFREE, OUT_COUNT_MAX, TR_NFREE
 from streams.features.store import AccountStore
 from tests.unit.features.reference_engine import ReferenceEngine
 
@@ -136,13 +136,13 @@ def assert_every_slot_is_live_or_free(store: AccountStore) -> None:
     """No slot is lost or counted twice when accounts are forgotten: each pool's live entries (reachable from
     the accounts) and free ones add up to its size, and every account row left is live or still named."""
     n, acc, tr, kp, kd, c = store.table.n, store.acc, store.tr, store.kp, store.kd, store.counters
-    transfers, payees, devices, inflows, named = set(), 0, 0, 0, set()
+    payees, devices, inflows, named = 0, 0, 0, set()
+    chains: dict[str, set[int]] = {"next_out": set(), "next_in": set()}
     for a in range(n):
-        for head, link, flag in (("out_head", "next_out", IN_OUT), ("in_head", "next_in", IN_IN)):
+        for head, link in (("out_head", "next_out"), ("in_head", "next_in")):
             s = int(acc[a][head])
             while s != END:
-                assert tr[s]["flags"] & flag
-                transfers.add(s)
+                chains[link].add(s)
                 named.update((int(tr[s]["payer"]), int(tr[s]["payee"])))
                 s = int(tr[s][link])
         for pool, head, count in ((kp, "known_head", "known_n"), (kd, "dev_head", "dev_n")):
@@ -155,7 +155,11 @@ def assert_every_slot_is_live_or_free(store: AccountStore) -> None:
             assert length == acc[a][count]
             payees, devices = (payees + length, devices) if pool is kp else (payees, devices + length)
         inflows += acc[a]["inflows"] != END
+    transfers = chains["next_out"] | chains["next_in"]
     assert len(transfers) + c[TR_NFREE] == tr.shape[0]
+    for s in transfers:  # a live transfer's link says which chains hold it
+        assert tr[s]["next_out"] != FREE
+        assert all((s in members) == (tr[s][link] != GONE) for link, members in chains.items())
     assert payees + c[KP_NFREE] == kp.shape[0]
     assert devices + c[KD_NFREE] == kd.shape[0]
     freed, j = 0, int(c[INF_FREE])
@@ -186,7 +190,7 @@ def test_the_state_grows_past_its_first_arrays_and_survives_a_pickle() -> None:
 
 def test_windows_longer_than_the_kernel_scratch_equal_the_reference() -> None:
     """A shop paid 700 times within the hour and paying on: windows of hundreds of transfers (the kernel's
-    scratch starts at 256 and grows)."""
+    window scratch starts at 256 and grows, its distinct-count scratch at 512 transfers)."""
     txns = [Transaction(f"t{i}", T0 + i * 5_000, f"P{i % 400}", "SHOP", 10.0 + i % 13) for i in range(700)]
     txns += [Transaction(f"s{i}", T0 + 3_500_000 + i, "SHOP", f"S{i % 3}", 300.0) for i in range(300)]
     txns += [Transaction(f"u{i}", T0 + 3_600_000 + i, f"P{i}", "SHOP", 7.0) for i in range(50)]
@@ -196,13 +200,49 @@ def test_windows_longer_than_the_kernel_scratch_equal_the_reference() -> None:
         assert np.array_equal(fast.process(batch), reference.process(batch), equal_nan=True)
 
 
-def test_distinct_counts_survive_the_wrap_of_the_scratch_stamp() -> None:
-    from streams.features.kernels import _STAMP_LIMIT
-    from streams.features.layout import STAMP
-
-    txns = [Transaction(f"t{i}", T0 + i * 60_000, f"P{i % 7}", f"Q{i % 3}", 10.0 + i) for i in range(200)]
+def test_distinct_counts_of_windows_larger_than_the_store_scratch_equal_the_reference() -> None:
+    """A payee paid by 1,500 different payers within the hour, then by 300 of them again, and paying 700 payees
+    twice: distinct-count windows of up to 1,800 transfers, far more than the store's scratch hash set holds
+    (512 transfers: a larger one is made for the rest of the batch)."""
+    txns = [Transaction(f"t{i}", T0 + i * 2_000, f"P{i}", "SHOP", 10.0) for i in range(1_500)]
+    txns += [Transaction(f"u{i}", T0 + 3_000_000 + i, f"P{i * 5}", "SHOP", 20.0) for i in range(300)]
+    txns += [Transaction(f"v{i}", T0 + 3_100_000 + i, "SHOP", f"S{i % 700}", 1.0) for i in range(1_400)]
     fast, reference = FeatureEngine(), ReferenceEngine()
-    for start in range(0, len(txns), 50):
-        fast.store.counters[STAMP] = _STAMP_LIMIT - 3  # a few stamps before the wrap, in every batch
-        batch = txns[start : start + 50]
-        assert np.array_equal(fast.process(batch), reference.process(batch), equal_nan=True)
+    for start in range(0, len(txns), 700):
+        batch = txns[start : start + 700]
+        got = fast.process(batch)
+        assert np.array_equal(got, reference.process(batch), equal_nan=True)
+    assert got[-1, REGISTRY.column("payer.new_payees_24h")] == 700
+    last = fast.process([Transaction("w", T0 + 3_200_000, "P7", "SHOP", 5.0)])  # 1,800 inflows in the hour
+    assert last[0, REGISTRY.column("payee.distinct_payers_1h")] == 1_500
+    assert last[0, REGISTRY.column("payee.distinct_payers_24h")] == 1_500
+
+
+def test_the_outgoing_count_stops_at_its_limit_and_the_mean_still_moves() -> None:
+    """An account's all-time outgoing count is 32 bits: at 2^31 - 1 it stays there (rather than wrapping to a
+    negative count, which would lose payer.amount_ratio_to_mean), and the running mean goes on moving."""
+    engine = FeatureEngine()
+    engine.process([Transaction("t0", T0, "P", "Q", 100.0)])
+    row = engine.store.table.find(digest("P"))
+    engine.store.acc[row]["out_count"] = OUT_COUNT_MAX - 1
+    amounts = [100.0, 100.0 + OUT_COUNT_MAX, 101.0]  # the second moves the mean by exactly 1
+    rows = engine.process([Transaction(f"t{i}", T0 + i, "P", "Q", x) for i, x in enumerate(amounts, 1)])
+    state = engine.store.account("P")
+    assert state is not None and state["out_count"] == OUT_COUNT_MAX
+    assert rows[:, REGISTRY.column("payer.amount_ratio_to_mean")].tolist() == [1.0, 1.0 + OUT_COUNT_MAX / 100, 1.0]
+    assert state["out_mean"] == 101.0
+
+
+def test_opening_dates_at_the_ends_of_the_calendar_equal_the_reference() -> None:
+    """The account record keeps the opening date in days: the first and the last date Python has are exact."""
+    txns = [
+        Transaction(
+            "t1", T0, "P", "Q", 1.0, payer_account_opened=date(1, 1, 1), payee_account_opened=date(9999, 12, 31)
+        ),
+        Transaction("t2", T0 + 1, "Q", "P", 1.0),
+        Transaction("t3", T0 + 2, "P", "Q", 1.0),
+    ]
+    fast, reference = FeatureEngine(), ReferenceEngine()
+    assert np.array_equal(fast.process(txns), reference.process(txns), equal_nan=True)
+    assert fast.store.account("P")["opened_ms"] == reference.accounts["P"].opened_ms  # type: ignore[index]
+    assert fast.store.account("Q")["opened_ms"] == reference.accounts["Q"].opened_ms  # type: ignore[index]
