@@ -18,8 +18,9 @@ from rules.errors import Problem
 
 RULE_KEYS = ("id", "description", "when", "score", "action", "mode", "tags", "hold_minutes")
 RULE_REQUIRED = ("id", "description", "when", "score")
-HEADER_KEYS = ("version", "thresholds", "description", "holds")
+HEADER_KEYS = ("version", "thresholds", "description", "holds", "blocks")
 HOLD_KEYS = ("minutes", "on_expiry")
+BLOCK_KEYS = ("report_payee",)
 EXPIRY_ACTIONS = ("release", "block")  # what a hold becomes when nobody verified it in time
 THRESHOLD_KEYS = ("review", "hold", "block")
 FLOORS = ("review", "hold", "block")
@@ -75,12 +76,20 @@ class HoldPolicy:
 
 
 @dataclass(frozen=True)
+class BlockPolicy:
+    # An outright block makes the blocked transfer's payee a mule candidate (a `suspected` label with source
+    # `block` on `labels`, for FeatureConfig.mule_candidate_days), as a victim's report on a hold does.
+    report_payee: bool = False
+
+
+@dataclass(frozen=True)
 class HeaderSpec:
     version: str
     thresholds: tuple[float, float, float]
     holds: HoldPolicy
     description: str
     where: Where
+    blocks: BlockPolicy = BlockPolicy()
 
 
 @dataclass
@@ -255,10 +264,25 @@ class _Reader:
         version = self.scalar(values["version"], "version", None) if "version" in values else None
         thresholds = self.thresholds(values["thresholds"]) if "thresholds" in values else None
         holds = self.holds(values["holds"]) if "holds" in values else HoldPolicy()
+        blocks = self.blocks(values["blocks"]) if "blocks" in values else BlockPolicy()
         description = self.scalar(values["description"], "description", None) if "description" in values else ""
-        if version is None or thresholds is None or holds is None:
+        if version is None or thresholds is None or holds is None or blocks is None:
             return None
-        return HeaderSpec(version, thresholds, holds, description or "", where(self.path, node))
+        return HeaderSpec(version, thresholds, holds, description or "", where(self.path, node), blocks)
+
+    def blocks(self, node: yaml.Node) -> BlockPolicy | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, "wrong_type", f"'blocks' must map report_payee to true or false, found {_kind(node)}")
+            return None
+        values = dict(self.items(node, BLOCK_KEYS, None))
+        if "report_payee" not in values:
+            return BlockPolicy()
+        value = values["report_payee"]
+        if not (isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:bool"):
+            found = f"'{value.value}'" if isinstance(value, yaml.ScalarNode) else _kind(value)
+            self.problem(value, "wrong_type", f"'blocks.report_payee' must be true or false, found {found}")
+            return None
+        return BlockPolicy(value.value.lower() in ("true", "yes", "on"))
 
     def holds(self, node: yaml.Node) -> HoldPolicy | None:
         if not isinstance(node, yaml.MappingNode):

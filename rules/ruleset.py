@@ -11,7 +11,7 @@ is known, before the rest is read or compiled.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -25,6 +25,7 @@ from rules.loader import (
     FLOORS,
     MAX_RULES,
     MAX_RULESET_BYTES,
+    BlockPolicy,
     FileContents,
     HeaderSpec,
     HoldPolicy,
@@ -68,6 +69,7 @@ class CompiledRuleset:
     rules: tuple[RuleInfo, ...]
     program: Program
     source: str
+    blocks: BlockPolicy = field(default_factory=BlockPolicy)  # whether a block makes its payee a mule candidate
 
     def rule_index(self, rule_id: str) -> int:
         return next(i for i, r in enumerate(self.rules) if r.id == rule_id)
@@ -156,7 +158,7 @@ def load_ruleset(path: Path | str, registry: FeatureRegistry = REGISTRY) -> Comp
         thresholds=header.thresholds,
         n_features=len(registry),
     )
-    return CompiledRuleset(header.version, header.thresholds, header.holds, infos, program, str(path))
+    return CompiledRuleset(header.version, header.thresholds, header.holds, infos, program, str(path), header.blocks)
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:

@@ -92,12 +92,33 @@ def transaction_context(path: Path, truth: dict[str, Truth]) -> dict[str, TxnCon
     return context
 
 
+def bank_customers(path: Path) -> set[str]:
+    """The bank's own accounts as a transactions file shows them: those it sends an opening date with
+    (`payer_account_opened`, `payee_account_opened`), which a bank knows for its own accounts only."""
+    customers = set()
+    for _, line in read_lines(path):
+        try:
+            txn = decode_transaction(line)
+        except EventError:
+            continue
+        if txn.payer_account_opened is not None:
+            customers.add(txn.payer_account)
+        if txn.payee_account_opened is not None:
+            customers.add(txn.payee_account)
+    return customers
+
+
 @dataclass
 class Verifications:
-    """Verifications waiting for their event time: recorded ones from a file, and the call centre's answers."""
+    """Verifications waiting for their event time: recorded ones from a file, and the call centre's answers.
+
+    The call centre calls the payer of a hold only when the payer is one of the bank's `customers` (None: every
+    payer is); a hold on another bank's customer's payment goes unanswered."""
 
     call_centre: CallCentre | None = None
     truth: dict[str, Truth] = field(default_factory=dict)
+    customers: set[str] | None = None
+    not_called: int = 0  # holds whose payer is not the bank's customer
     _queue: list[tuple[int, int, bytes]] = field(default_factory=list)  # (ts, sequence, record)
 
     def add(self, verification: Verification | bytes, ts_ms: int) -> None:
@@ -109,7 +130,9 @@ class Verifications:
             return
         for hold in holds:
             label = self.truth.get(hold.txn_id)
-            answer = self.call_centre.answer(hold, fraud=label is not None and label.verdict == "fraud")
+            customer = self.customers is None or hold.payer in self.customers
+            self.not_called += not customer
+            answer = self.call_centre.answer(hold, label is not None and label.verdict == "fraud", customer)
             if answer is not None:
                 self.add(answer, answer.ts_ms)
 

@@ -128,6 +128,21 @@ def encode_mule_report(outcome: HoldOutcome) -> bytes:
     )
 
 
+def encode_block_report(txn: Transaction, verdict: Verdict) -> bytes:
+    """The `labels` record an outright block produces when the ruleset says so (`blocks: {report_payee: true}`):
+    the payee of the blocked transfer becomes a mule candidate everywhere, as after a victim's report."""
+    rules = ", ".join(r.rule for r in verdict.reasons)
+    return orjson.dumps(
+        {
+            "account": txn.payee_account,
+            "verdict": "suspected",
+            "role": "mule",
+            "source": "block",
+            "reason": f"received blocked transfer {txn.txn_id} (rules: {rules})",
+        }
+    )
+
+
 def encode_verification(verification: Verification) -> bytes:
     """A `verifications` record (the simulated call centre writes them; a bank's call centre does the same)."""
     return orjson.dumps(

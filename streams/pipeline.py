@@ -28,6 +28,7 @@ from streams.lifecycle.holds import Hold, HoldOutcome
 from streams.outputs import (
     RawRecord,
     Verdict,
+    encode_block_report,
     encode_dead_letter,
     encode_decision,
     encode_hold_outcome,
@@ -36,6 +37,8 @@ from streams.outputs import (
 )
 
 _OPEN_HOLDS = REGISTRY.column("payer.open_holds")
+_CANDIDATE = REGISTRY.column("payee.mule_candidate")
+_DAY_MS = 86_400_000
 DEFAULT_HOLD_TERMS = (30.0, "release")  # for scorers without a ruleset: minutes, action on expiry
 
 
@@ -70,7 +73,7 @@ class BatchOutcome:
     hold_outcomes: list[HoldOutcome] = field(default_factory=list)
     verifications: Counter[str] = field(default_factory=Counter)  # result (applied, late, unknown) -> count
     feedback: list[tuple[str, str]] = field(default_factory=list)  # (rule, fraud|legit) from verifications
-    mule_reports: int = 0
+    mule_reports: int = 0  # payees published as mule candidates: fraud reported on a hold, or a block
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class Topics:
     decisions: str = "decisions"
     alerts: str = "alerts"
     dead_letters: str = "dead-letters"
-    labels: str = "labels"  # where fraud reports on holds publish their payee as a mule candidate
+    labels: str = "labels"  # where fraud reports on holds, and blocks, publish their payee as a mule candidate
     verifications: str = "verifications"  # input: records read from this topic are verifications
 
 
@@ -250,25 +253,51 @@ class TransactionPipeline:
         out: BatchOutcome,
         now_ms: int,
     ) -> dict[str, Hold]:
-        """Open a hold for each `hold` verdict, in batch order.
+        """Open a hold for each `hold` verdict and, when the ruleset says so, report the payee of each `block`
+        as a mule candidate, in batch order.
 
-        The batch was featurized before any of its holds existed, so a later transfer of a payer held earlier
-        in the same batch gets its `payer.open_holds` raised and is scored again: the result does not depend
-        on where batch boundaries fall (streaming and backtest agree).
+        The batch was featurized before any of its holds and blocks existed, so a later transfer of a payer held
+        earlier in the same batch gets its `payer.open_holds` raised, a later transfer to a payee blocked earlier
+        in it gets `payee.mule_candidate` set, and either is scored again: the result does not depend on where
+        batch boundaries fall (streaming and backtest agree).
         """
+        report_blocks = self._blocks_report_payee()
+        candidate_ms = self.engine.config.mule_candidate_days * _DAY_MS
         opened: dict[str, list[Hold]] = {}
+        blocked: dict[str, int] = {}  # payee -> candidate until, from blocks earlier in this batch
         for i, txn in enumerate(transactions):
+            rescore = False
             earlier = opened.get(txn.payer_account)
             if earlier:
                 extra = sum(1 for h in earlier if h.opened_ts_ms <= txn.ts_ms < h.window_end_ms)
                 if extra:
                     features[i, _OPEN_HOLDS] += extra
-                    verdicts[i] = self.scorer.score(transactions[i : i + 1], features[i : i + 1])[0]
+                    rescore = True
+            if blocked.get(txn.payee_account, 0) > txn.ts_ms and features[i, _CANDIDATE] != 1.0:
+                features[i, _CANDIDATE] = 1.0
+                rescore = True
+            if rescore:
+                verdicts[i] = self.scorer.score(transactions[i : i + 1], features[i : i + 1])[0]
             if verdicts[i].action == "hold":
                 hold = self.engine.holds.open(self._hold(txn, verdicts[i], now_ms, partitions[i]))
                 opened.setdefault(txn.payer_account, []).append(hold)
                 out.holds_opened.append(hold)
+            elif verdicts[i].action == "block" and report_blocks:
+                self._report_block(txn, verdicts[i], out)
+                blocked[txn.payee_account] = max(blocked.get(txn.payee_account, 0), txn.ts_ms + candidate_ms)
         return {h.txn_id: h for h in out.holds_opened}
+
+    def _blocks_report_payee(self) -> bool:
+        ruleset = getattr(self.scorer, "ruleset", None)  # scorers without a ruleset report nothing
+        return ruleset is not None and ruleset.blocks.report_payee
+
+    def _report_block(self, txn: Transaction, verdict: Verdict, out: BatchOutcome) -> None:
+        # dated at the transfer's event time, so a re-decided transfer (a restart before the checkpoint) gives
+        # the same label and the same candidacy: publishing it twice is harmless
+        report = encode_block_report(txn, verdict)
+        out.messages.append(OutMessage(self.topics.labels, txn.payee_account.encode(), report))
+        self.engine.add_label(Label("suspected", account=txn.payee_account, role="mule", source="block"), txn.ts_ms)
+        out.mule_reports += 1
 
     def _hold(self, txn: Transaction, verdict: Verdict, now_ms: int, partition: int) -> Hold:
         rules = tuple(r.rule for r in verdict.reasons)

@@ -26,7 +26,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--call-centre/--no-call-centre",
     default=False,
-    help="Simulate the bank calling the customer of every hold, answering from --labels (see docs/lifecycle.md).",
+    help="Simulate the bank calling the payer of every hold who is its customer (the feed gives the payer's "
+    "account opening date), answering from --labels (see docs/lifecycle.md).",
 )
 @click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), help="Ruleset (default: shipped).")
 @click.option(
@@ -62,7 +63,15 @@ def backtest(
     from rich.console import Console
     from rich.progress import Progress
 
-    from streams.backtest import Verifications, load_calls, load_truth, load_verifications, replay, transaction_context
+    from streams.backtest import (
+        Verifications,
+        bank_customers,
+        load_calls,
+        load_truth,
+        load_verifications,
+        replay,
+        transaction_context,
+    )
     from streams.pipeline import TransactionPipeline
     from streams.quality import measure
     from streams.scorer import load_scorer
@@ -78,6 +87,11 @@ def backtest(
             console.print(f"[yellow]skipped call[/] {error}")
     truth = load_truth(labels_path) if labels_path else {}
     verifications = Verifications(CallCentre() if call_centre else None, truth)
+    if call_centre:
+        # a bank calls only its own customers: the accounts the feed sends an opening date with
+        verifications.customers = bank_customers(transactions_path)
+        if not verifications.customers:
+            console.print("[yellow]no account opening dates in the feed: the call centre calls nobody[/]")
     if verifications_path:
         for error in load_verifications(verifications_path, verifications):
             console.print(f"[yellow]skipped verification[/] {error}")
@@ -99,6 +113,8 @@ def backtest(
     report = quality.report()
     report["dead_letters"] = summary.dead_letters
     report["ruleset"] = pipeline.scorer.version
+    if call_centre and report.get("holds"):
+        report["holds"]["payer_not_a_customer"] = verifications.not_called  # holds nobody was called about
     print_report(report, Console())
     if report_path:
         report_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,8 +1,10 @@
 """`interceptor call-centre`: the simulated bank call centre, live. It answers the worker's holds on Kafka.
 
-It reads the simulator's ground truth from `labels` and the held transfers from `alerts`, asks the same
-customer model as `interceptor backtest --call-centre` (streams/simulator/callcentre.py) and, when the
-customer's answer is due, produces it on `verifications`. `--speed 60` plays a 10-minute wait as 10 seconds.
+It reads the simulator's ground truth from `labels`, the held transfers from `alerts` and, from
+`transactions`, which payers are the bank's own customers (those sent with `payer_account_opened`: it calls
+nobody else), asks the same customer model as `interceptor backtest --call-centre`
+(streams/simulator/callcentre.py) and, when the customer's answer is due, produces it on `verifications`.
+`--speed 60` plays a 10-minute wait as 10 seconds.
 For demos and dashboards only: a real bank's call centre writes `verifications` itself.
 """
 
@@ -39,6 +41,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
     consumer = KafkaConsumer(
         settings.topic("labels"),
         settings.topic("alerts"),
+        settings.topic("transactions"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         **config,
@@ -46,10 +49,12 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
     producer = KafkaProducer(acks="all", linger_ms=5, **config)
     model = CallCentre(seed=seed)
     fraud: set[str] = set()
+    customers: set[str] = set()  # payers sent with their account's opening date: the bank's own
+    payers: set[str] = set()  # every payer seen on `transactions`
     asked: set[str] = set()
-    calls: list[tuple[float, bytes, dict]] = []  # (real time to call, key, the hold decision), in order
+    calls: list[tuple[float, float, bytes, dict]] = []  # (real time to call, to stop waiting, key, hold decision)
     due: list[tuple[float, bytes, bytes]] = []  # (real time to send, key, verification)
-    answered = unanswered = 0
+    answered = unanswered = strangers = 0
     last_activity = time.monotonic()
     try:
         while True:
@@ -60,17 +65,31 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
                         if event.get("txn_id") and event.get("verdict") == "fraud":
                             fraud.add(event["txn_id"])
                         continue
+                    if record.topic == settings.topic("transactions"):
+                        payer = event.get("payer_account")
+                        if isinstance(payer, str):
+                            payers.add(payer)
+                            if event.get("payer_account_opened"):
+                                customers.add(payer)
+                        continue
                     if event.get("action") != "hold" or event["txn_id"] in asked or record.key is None:
                         continue
                     asked.add(event["txn_id"])
                     last_activity = time.monotonic()
                     # the call starts a moment later, when the labels read with this poll are known too
-                    calls.append((time.monotonic() + 1.0, record.key, event))
+                    calls.append((time.monotonic() + 1.0, time.monotonic() + 30.0, record.key, event))
             while calls and calls[0][0] <= time.monotonic():
-                _, key, event = calls.pop(0)
+                _, give_up, key, event = calls.pop(0)
+                payer = key.decode()
+                if payer not in payers and time.monotonic() < give_up:
+                    calls.append((time.monotonic() + 0.5, give_up, key, event))  # its transaction is not read yet
+                    continue
                 now_ms = int(time.time() * 1000)
-                hold = Hold(event["txn_id"], key.decode(), "", event["amount"], event["currency"],
+                hold = Hold(event["txn_id"], payer, "", event["amount"], event["currency"],
                             now_ms, now_ms, now_ms, (), "release", event["ruleset"])  # fmt: skip
+                if payer not in customers:
+                    strangers += 1  # another bank's customer: nobody calls them, the hold runs to its deadline
+                    continue
                 answer = model.answer(hold, fraud=event["txn_id"] in fraud)
                 if answer is None:
                     unanswered += 1
@@ -91,4 +110,8 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
         producer.flush(timeout=30)
         producer.close()
         consumer.close()
-        click.echo(f"called {len(asked)} customers: {answered} answered, {unanswered} did not pick up", err=True)
+        click.echo(
+            f"{len(asked)} holds: {strangers} on other banks' customers (not called); called "
+            f"{len(asked) - strangers} customers: {answered} answered, {unanswered} did not pick up",
+            err=True,
+        )

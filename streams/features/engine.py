@@ -75,7 +75,7 @@ class FeatureConfig:
     dormant_days: int = 30
     allowed_lateness_ms: int = HOUR_MS
     mule_list_days: int = 90  # how long a confirmed mule stays on the list
-    mule_candidate_days: int = 30  # how long a payee a victim reported stays a candidate
+    mule_candidate_days: int = 30  # how long a payee a victim reported (or a blocked transfer paid) stays a candidate
     # An account idle this long is forgotten. Over a year, so that a yearly payment (insurance, tax, a fee)
     # still finds its payee and device known, and far above dormant_days, so that payer.dormant_reactivated
     # fires for accounts idle from a month to 13 months; it must exceed dormant_days and the 40 days the
@@ -213,11 +213,15 @@ class FeatureEngine:
         """Apply a label to the mule lists; returns the change made (for the audit log), or None."""
         if not label.account:
             return None
+        # a label never shortens a listing: the same label applied again (a worker reads back what it published,
+        # dated by the broker, or a restart publishes it again) leaves the longest
         if label.verdict == "fraud" and label.role == "mule":
-            self.mule_list[label.account] = now_ms + self.config.mule_list_days * DAY_MS
+            until = now_ms + self.config.mule_list_days * DAY_MS
+            self.mule_list[label.account] = max(until, self.mule_list.get(label.account, until))
             return "listed"
         if label.verdict == "suspected" and label.role == "mule":
-            self.mule_candidates[label.account] = now_ms + self.config.mule_candidate_days * DAY_MS
+            until = now_ms + self.config.mule_candidate_days * DAY_MS
+            self.mule_candidates[label.account] = max(until, self.mule_candidates.get(label.account, until))
             return "candidate"
         if label.verdict == "legit":
             listed = self.mule_list.pop(label.account, None)

@@ -4,6 +4,10 @@ Most victims, asked "is someone on the phone telling you to move money?", report
 by the scammer to confirm; some do not pick up (the scammer told them not to). Most honest customers confirm
 their payment; some are unreachable. Unanswered holds expire and the ruleset's default applies. Each answer
 is drawn from a generator seeded by (seed, txn_id), so a backtest is reproducible whatever its batch size.
+
+A bank can only call its own customers: a hold on a payment from another bank's customer (a stranger paying
+into an account here) gets no answer and runs to its deadline. The bank does not call the payee instead: for
+a stranger paying a recruit's collection account the payee is the mule, who expects the money and confirms.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ class CallCentre:
     answer_minutes: tuple[float, float] = (2.0, 40.0)  # when the customer answers, after the hold opened
     seed: int = 0
 
-    def answer(self, hold: Hold, fraud: bool) -> Verification | None:
-        """The customer's answer to the call about `hold`, or None when they never answer."""
+    def answer(self, hold: Hold, fraud: bool, customer: bool = True) -> Verification | None:
+        """The customer's answer to the call about `hold`, or None when they never answer; None too when the
+        payer is not the bank's `customer` (nobody calls them)."""
+        if not customer:
+            return None
         rng = random.Random(f"{self.seed}:{hold.txn_id}")
         draw = rng.random()
         if fraud:

@@ -149,7 +149,7 @@ def test_the_simulated_call_centre_answers_holds_live(deployment: Deployment) ->
         cwd=ROOT, env=worker.env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert centre.returncode == 0, centre.stderr
-    assert f"called {len(held)} customers" in centre.stderr
+    assert f"{len(held)} holds: " in centre.stderr
     fraud = {x["txn_id"] for x in feed.labels if x.get("txn_id") and x["verdict"] == "fraud"}
     _, outcomes = kinds(deployment, len(feed.transactions) + 1)
     causes = {(k in fraud, o[0]["cause"]) for k, o in outcomes.items()}

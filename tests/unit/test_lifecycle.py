@@ -1,5 +1,6 @@
 """Holds and their outcomes through the pipeline (no broker): each way a hold closes, the repeat-transfer rule,
-mule candidates from fraud reports, and that batch boundaries do not change a decision."""
+mule candidates from fraud reports and (when the ruleset says so) from blocks, that batch boundaries do not change
+a decision, and that the simulated call centre calls only the bank's own customers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from rules.errors import RuleError
 from rules.ruleset import load_ruleset
-from streams.backtest import Verifications, replay
+from streams.backtest import Truth, Verifications, bank_customers, replay
 from streams.outputs import RawRecord
 from streams.pipeline import Topics, TransactionPipeline
 from streams.quality import measure
@@ -218,8 +219,6 @@ def test_backtest_with_the_call_centre_reports_what_holds_saved(tmp_path: Path) 
 
     def run() -> dict:
         pipeline = pipeline_for(tmp_path)
-        from streams.backtest import Truth
-
         pending = Verifications(CallCentre(seed=3), {k: Truth(v) for k, v in truth.items()})
         decisions: list[dict] = []
         replay(pipeline, feed, 7, lambda r: decisions.append(orjson.loads(r)), verifications=pending)
@@ -248,6 +247,118 @@ def test_a_bad_holds_header_is_a_positioned_rule_error(tmp_path: Path, holds: st
     path.write_text(
         "ruleset:\n  version: v\n  thresholds: {review: 1, hold: 2, block: 3}\n"
         f"  holds: {holds}\nrules:\n  - {{id: a, description: d, when: amount > 1, score: 1}}\n"
+    )
+    with pytest.raises(RuleError) as caught:
+        load_ruleset(path)
+    assert f"{path}:4:" in str(caught.value) and message in str(caught.value)
+
+
+def test_the_call_centre_calls_only_the_banks_own_customers(tmp_path: Path) -> None:
+    """A stranger (another bank's customer, sent without an opening date) paying an account here is not called:
+    the hold runs to its deadline; the bank's own customers are called as before."""
+    feed = tmp_path / "transactions.jsonl"
+    lines = []
+    for i in range(20):
+        customer = {"payer_account_opened": "2020-01-01"} if i % 2 else {}
+        lines.append(orjson.loads(txn(f"f{i}", 60 * i, f"payer{i}", f"mule{i}", 20_000).value) | customer)
+    feed.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    customers = bank_customers(feed)
+    assert customers == {f"payer{i}" for i in range(1, 20, 2)}
+    truth = {f"f{i}": Truth("fraud") for i in range(20)}
+    pending = Verifications(CallCentre(seed=3), truth, customers)
+    decisions: list[dict] = []
+    replay(pipeline_for(tmp_path), feed, 7, lambda r: decisions.append(orjson.loads(r)), verifications=pending)
+    causes = {d["txn_id"]: d["cause"] for d in decisions if d["kind"] == "hold_outcome"}
+    assert len(causes) == 20 and pending.not_called == 10
+    assert {causes[f"f{i}"] for i in range(0, 20, 2)} == {"expired"}  # nobody called the strangers
+    assert "fraud_reported" in {causes[f"f{i}"] for i in range(1, 20, 2)}  # the bank's customers report
+
+
+def block_pipeline(tmp_path: Path, report_payee: str) -> TransactionPipeline:
+    path = tmp_path / f"rules-blocks-{report_payee}.yaml"
+    text = RULESET % {"on_expiry": "release"}
+    path.write_text(text.replace("  holds:", f"  blocks: {{report_payee: {report_payee}}}\n  holds:", 1))
+    return TransactionPipeline(RulesetScorer(load_ruleset(path)), Topics(), hold_clock="event")  # type: ignore[arg-type]
+
+
+def test_a_block_makes_the_payee_a_mule_candidate_when_the_ruleset_says_so(tmp_path: Path) -> None:
+    pipeline = block_pipeline(tmp_path, "true")
+    blocked = pipeline.process([txn("t1", 0, "victim", "mule-9", 2_000_000)], now_ms=T0)
+    assert [d["action"] for d in records_on(blocked, "decisions")] == ["block"]
+    [label] = records_on(blocked, "labels")
+    assert (label["account"], label["verdict"], label["role"], label["source"]) == (
+        "mule-9",
+        "suspected",
+        "mule",
+        "block",
+    )
+    assert "t1" in label["reason"] and blocked.mule_reports == 1
+    later = pipeline.process([txn("t2", 10, "bob", "mule-9", 800)], now_ms=T0 + 10 * MINUTE)
+    [decision] = records_on(later, "decisions")
+    assert (decision["action"], [r["rule"] for r in decision["reasons"]]) == ("hold", ["payee_reported_by_victim"])
+    # a re-delivered blocked transfer gets its decision again, and publishes nothing
+    again = pipeline.process([txn("t1", 0, "victim", "mule-9", 2_000_000)], now_ms=T0 + 11 * MINUTE)
+    assert records_on(again, "labels") == [] and again.redelivered == 1
+
+
+@pytest.mark.parametrize("report_payee", ["false", None])
+def test_by_default_a_block_makes_nobody_a_candidate(tmp_path: Path, report_payee: str | None) -> None:
+    pipeline = pipeline_for(tmp_path) if report_payee is None else block_pipeline(tmp_path, report_payee)
+    blocked = pipeline.process([txn("t1", 0, "victim", "mule-9", 2_000_000)], now_ms=T0)
+    assert records_on(blocked, "labels") == [] and blocked.mule_reports == 0
+    later = pipeline.process([txn("t2", 10, "bob", "mule-9", 800)], now_ms=T0 + 10 * MINUTE)
+    assert [d["action"] for d in records_on(later, "decisions")] == ["allow"]
+
+
+def test_a_blocked_payee_is_a_candidate_whatever_the_batch_boundaries(tmp_path: Path) -> None:
+    """A transfer to a payee blocked earlier in the same batch is scored again as a candidate's, as across
+    batches; a re-decided block (a restart before the checkpoint) publishes the same label."""
+    feed = [
+        txn("t1", 0, "victim", "mule-9", 2_000_000),
+        txn("t2", 1, "bob", "mule-9", 800),
+        txn("t3", 2, "carol", "shop", 800),
+        txn("t4", 3, "dave", "mule-9", 900),
+    ]
+    results, labels = [], []
+    for size in (1, 2, len(feed)):
+        pipeline = block_pipeline(tmp_path, "true")
+        decisions, published = [], []
+        for i in range(0, len(feed), size):
+            out = pipeline.process(feed[i : i + size], now_ms=T0 + 60 * MINUTE)
+            decisions += records_on(out, "decisions")
+            published += [m.value for m in out.messages if m.topic == "labels"]
+        results.append([(d["txn_id"], d["action"], [r["rule"] for r in d["reasons"]]) for d in decisions])
+        labels.append((published, dict(pipeline.engine.mule_candidates)))
+    assert results[0] == results[1] == results[2]
+    assert [action for _, action, _ in results[0]] == ["block", "hold", "allow", "hold"]
+    assert labels[0] == labels[1] == labels[2] and len(labels[0][0]) == 1
+
+
+def test_a_label_applied_again_never_shortens_a_candidacy(tmp_path: Path) -> None:
+    from streams.events import Label
+
+    engine = pipeline_for(tmp_path).engine
+    label = Label("suspected", account="mule-9", role="mule", source="block")
+    engine.add_label(label, now_ms=T0 + 60 * MINUTE)
+    engine.add_label(label, now_ms=T0)  # read back later, dated earlier (event time against the broker's)
+    assert engine.mule_candidates["mule-9"] == T0 + 60 * MINUTE + engine.config.mule_candidate_days * 86_400_000
+    engine.add_label(Label("legit", account="mule-9"), now_ms=T0)
+    assert "mule-9" not in engine.mule_candidates
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        ("{report_payee: maybe}", "'blocks.report_payee' must be true or false, found 'maybe'"),
+        ("{report: true}", "unknown key 'report' (allowed: report_payee)"),
+        ("true", "'blocks' must map report_payee to true or false"),
+    ],
+)
+def test_a_bad_blocks_header_is_a_positioned_rule_error(tmp_path: Path, blocks: str, message: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "ruleset:\n  version: v\n  thresholds: {review: 1, hold: 2, block: 3}\n"
+        f"  blocks: {blocks}\nrules:\n  - {{id: a, description: d, when: amount > 1, score: 1}}\n"
     )
     with pytest.raises(RuleError) as caught:
         load_ruleset(path)
