@@ -149,15 +149,7 @@ def latency_at_rate(base: Settings, rate: float, seconds: float, workdir: Path) 
     try:
         messages = feed(int(rate * seconds))
         _wait_ready(workdir / "bench-latency-worker.log", worker)
-        producer = KafkaProducer(acks=1, linger_ms=0, **settings.kafka_client_config())
-        start = time.monotonic()
-        for i, (key, value) in enumerate(messages):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            producer.send(settings.topic("transactions"), key=key, value=value)
-        producer.flush()
-        producer.close()
+        asyncio.run(_offer(settings, messages, rate))
         decided = _count_until(settings, "decisions", len(messages), timeout=300)
     finally:
         worker.terminate()
@@ -165,6 +157,27 @@ def latency_at_rate(base: Settings, rate: float, seconds: float, workdir: Path) 
     latencies = sorted(orjson.loads(v)["latency_ms"] for _, v in decided[len(decided) // 10 :])  # skip warm-up
     q = statistics.quantiles(latencies, n=100)
     return {"p50": q[49], "p95": q[94], "p99": q[98], "max": latencies[-1]}
+
+
+async def _offer(settings: Settings, messages: list[tuple[bytes, bytes]], rate: float, tick_s: float = 0.002) -> None:
+    """Produce `messages` at `rate` per second, the ones due in each `tick_s` together (a bank's feed is many
+    clients' small bursts). The latency measured is the worker's only if the load generator keeps time: a
+    kafka-python producer sending one message at a time from a sleeping loop fell behind its own schedule on
+    this 2-core machine and held records in its sender thread, which added 20-100 ms to the p99 (BENCHMARKS.md)."""
+    producer = AIOKafkaProducer(acks=1, linger_ms=0, **aiokafka_config(settings))  # type: ignore[arg-type]
+    await producer.start()
+    try:
+        per_tick = max(1, round(rate * tick_s))
+        start = time.monotonic()
+        for first in range(0, len(messages), per_tick):
+            delay = start + first / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for key, value in messages[first : first + per_tick]:
+                await producer.send(settings.topic("transactions"), value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def _wait_ready(log: Path, worker: subprocess.Popen[bytes], timeout: float = 120) -> None:
