@@ -107,6 +107,8 @@ class Interceptor(mode.Service):
         self.checkpoint_file = checkpoint_path(settings.data_dir, settings.app_id)
         self.started_ms = int(time.time() * 1000)
         self._last_save = time.monotonic()
+        self._puts_saved = 0  # the decision log's count of remembered decisions at the last save
+        self._puts_committed = 0  # and at the save the last commit covers
         self._changed = False  # state or offsets moved since the last save and commit
         self._saving: ForkedSave | None = None  # the newest checkpoint's writer
         self._checkpointing: asyncio.Task[None] | None = None  # waits for it, then commits, in the background
@@ -225,19 +227,30 @@ class Interceptor(mode.Service):
         With checkpoints, a forked copy of the worker writes the checkpoint (`ForkedSave`), and waiting for it,
         delivering and committing run in the background (`_write_and_commit`), unless `final`: a rebalance or a
         stop waits for its checkpoint and commit. While one checkpoint is being written the next one is not
-        started."""
+        started.
+
+        What a restart re-delivers (everything since the last commit) must still be in the decision log, or it
+        would be decided again, from a state that already holds it, and could get another decision; at 34,000
+        tx/s a 10 s interval is 340,000 decisions. So a save is also due once half of the log is new since the
+        last one, and once three quarters are uncommitted the save is waited for, as when `final`."""
         interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
+        log = self.pipeline.decision_log
+        due = time.monotonic() - self._last_save >= interval or log.puts - self._puts_saved >= log.capacity // 2
+        if log.puts - self._puts_committed >= log.capacity * 3 // 4:
+            final = True
         writing = self._checkpointing is not None and not self._checkpointing.done()
         if final and writing:
             self._changed = True  # a checkpoint still in the background: take one more, and wait for it
         # the state also changes when the feed records other workers' transactions
         changed = self._changed or self.state_feed.positions != self._feed_saved
-        if not changed or (not final and time.monotonic() - self._last_save < interval):
+        if not changed or (not final and not due):
             return
         if not self.settings.checkpoint_interval_s:
             self._last_save = time.monotonic()
+            self._puts_saved = log.puts
             await self.output.delivered()
             await self.consumer.commit()
+            self._puts_committed = self._puts_saved
             self._changed = False
             return
         if writing and not final:
@@ -247,6 +260,7 @@ class Interceptor(mode.Service):
             with contextlib.suppress(OSError):  # its own task reports it
                 await loop.run_in_executor(None, self._saving.wait)
         self._last_save = time.monotonic()
+        self._puts_saved = log.puts
         started = time.perf_counter()
         try:
             saving = self._saving = ForkedSave(
@@ -257,7 +271,9 @@ class Interceptor(mode.Service):
             return
         self._feed_saved = dict(self.state_feed.positions)
         self.metrics.checkpoint_pause_seconds.observe(time.perf_counter() - started)
-        job = self._write_and_commit(saving, dict(self.consumer.processed), self.consumer.generation, started, final)
+        job = self._write_and_commit(
+            saving, dict(self.consumer.processed), self.consumer.generation, started, final, log.puts
+        )
         self._changed = False
         if final:
             await job
@@ -271,9 +287,16 @@ class Interceptor(mode.Service):
             await self.crash(exc)
 
     async def _write_and_commit(
-        self, saving: ForkedSave, processed: dict[TopicPartition, int], generation: int, started: float, final: bool
+        self,
+        saving: ForkedSave,
+        processed: dict[TopicPartition, int],
+        generation: int,
+        started: float,
+        final: bool,
+        puts: int,
     ) -> None:
-        """Wait for a checkpoint taken when `processed` was processed; then deliver and commit up to there."""
+        """Wait for a checkpoint taken when `processed` was processed (and the decision log had remembered `puts`
+        decisions); then deliver and commit up to there."""
         try:
             await asyncio.get_running_loop().run_in_executor(None, saving.wait)
         except OSError as exc:
@@ -283,12 +306,14 @@ class Interceptor(mode.Service):
         if final:  # the caller holds batch_lock
             await self.output.delivered()
             await self.consumer.commit(processed)
+            self._puts_committed = max(self._puts_committed, puts)
             return
         async with self.consumer.batch_lock:  # commits never run into a batch or a rebalance
             if generation != self.consumer.generation:
                 return  # partitions moved meanwhile: the revoke delivered and committed past this checkpoint
             await self.output.delivered()
             await self.consumer.commit(processed)
+            self._puts_committed = max(self._puts_committed, puts)
 
     def _checkpoint_failed(self, exc: OSError) -> None:
         self.metrics.checkpoint_failures.inc()

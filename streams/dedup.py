@@ -31,6 +31,7 @@ class DecisionLog:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
+        self.puts = 0  # decisions remembered since this process started (the worker checkpoints by it)
         self._entries: OrderedDict[str, tuple[int | None, bytes, bool]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -44,7 +45,16 @@ class DecisionLog:
         # kept as a plain tuple of plain values, which Python's garbage collector stops tracking: 200,000
         # tracked named tuples made every full collection pause the worker for about 0.1 s
         self._entries[txn_id] = tuple(entry)
+        self.puts += 1
         if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def resize(self, capacity: int) -> None:
+        """Remember at most `capacity` decisions from now on (the oldest go first)."""
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        while len(self._entries) > capacity:
             self._entries.popitem(last=False)
 
     # --- pickling: as columns ------------------------------------------------------------------------------
@@ -67,6 +77,7 @@ class DecisionLog:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.capacity = state["capacity"]
+        self.puts = 0
         blob: bytes = state["decisions"]
         ends = np.cumsum(state["lengths"]).tolist()
         starts = [0, *ends[:-1]] if ends else []

@@ -104,8 +104,8 @@ class TransactionPipeline:
     ) -> None:
         self.scorer = scorer
         self.topics = topics
-        self.engine = engine or FeatureEngine()
-        self.decision_log = decision_log or DecisionLog()
+        self.engine = engine if engine is not None else FeatureEngine()
+        self.decision_log = decision_log if decision_log is not None else DecisionLog()  # an empty log is falsy
         self.hold_clock = hold_clock
         self.recent: RecentTraffic | None = None  # feature rows of recent transactions, for the reload guard
 

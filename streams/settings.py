@@ -45,6 +45,13 @@ class Settings:
     checkpoint_interval_s: float = field(
         default=10.0, metadata={"doc": "Seconds between state checkpoints in the data dir (0 = no checkpoints)"}
     )
+    decision_log_size: int = field(
+        default=200_000,
+        metadata={
+            "doc": "Decisions remembered for re-delivered transactions; a checkpoint is also taken once half of "
+            "them are new since the last one, so everything a restart re-delivers is remembered"
+        },
+    )
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
     metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})
     batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
@@ -88,6 +95,8 @@ class Settings:
             raise SettingsError(f"{_env_name('partitions')} must be >= 1, got {self.partitions}")
         if self.batch_max < 1:
             raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
+        if self.decision_log_size < 2:
+            raise SettingsError(f"{_env_name('decision_log_size')} must be >= 2, got {self.decision_log_size}")
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
         if self.session_timeout_s < 6:

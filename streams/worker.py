@@ -12,6 +12,7 @@ from rules.features import REGISTRY
 from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
 from streams.canary import RecentTraffic
+from streams.dedup import DecisionLog
 from streams.kafka_security import check_connection
 from streams.metrics import Metrics
 from streams.pipeline import TransactionPipeline
@@ -33,13 +34,14 @@ def run_worker(settings: Settings) -> None:
     ruleset = load_ruleset(rules_path)
     metrics = Metrics(CollectorRegistry())
     metrics.up_since.set_to_current_time()
-    pipeline = TransactionPipeline(RulesetScorer(ruleset))
+    pipeline = TransactionPipeline(RulesetScorer(ruleset), decision_log=DecisionLog(settings.decision_log_size))
     restored = load_checkpoint(checkpoint_path(settings.data_dir, settings.app_id))
     state_positions = None
     if restored is not None:
         state_positions = restored.state_feed
         pipeline.engine = restored.engine
         pipeline.decision_log = restored.decision_log
+        pipeline.decision_log.resize(settings.decision_log_size)
         taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))
         # logging is not set up until Faust's worker starts, so say it on stderr
         print(

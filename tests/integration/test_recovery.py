@@ -171,3 +171,20 @@ def test_kill_9_in_a_100k_run_loses_nothing_and_recovers_the_state(deployment: D
     run = kill_9_mid_run(deployment, tmp_path, customers=10_000, env=env, timeout=150)
     assert run.n >= 95_000
     assert_nothing_lost_and_state_recovered(run)
+
+
+@pytest.mark.timeout(240)
+def test_kill_9_with_more_uncommitted_than_the_decision_log_holds(deployment: Deployment, tmp_path: Path) -> None:
+    """A worker deciding a backlog fast enough to fill its decision log within one checkpoint interval (here a
+    3,000-decision log and a 10-minute interval): it checkpoints and commits by the log's fill as well, so what a
+    restart re-delivers is still remembered and answered as first decided, never decided again differently."""
+    env = {
+        "INTERCEPTOR_PARTITIONS": "1",
+        "INTERCEPTOR_BATCH_MAX": "200",
+        "INTERCEPTOR_CHECKPOINT_INTERVAL_S": "600",
+        "INTERCEPTOR_DECISION_LOG_SIZE": "3000",
+        "INTERCEPTOR_SESSION_TIMEOUT_S": "10",
+    }
+    run = kill_9_mid_run(deployment, tmp_path, customers=2500, env=env, timeout=150)
+    assert run.n > 20_000
+    assert_nothing_lost_and_state_recovered(run)
