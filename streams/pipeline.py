@@ -38,7 +38,6 @@ from streams.outputs import (
 
 _OPEN_HOLDS = REGISTRY.column("payer.open_holds")
 _CANDIDATE = REGISTRY.column("payee.mule_candidate")
-_DAY_MS = 86_400_000
 DEFAULT_HOLD_TERMS = (30.0, "release")  # for scorers without a ruleset: minutes, action on expiry
 
 
@@ -262,9 +261,7 @@ class TransactionPipeline:
         batch boundaries fall (streaming and backtest agree).
         """
         report_blocks = self._blocks_report_payee()
-        candidate_ms = self.engine.config.mule_candidate_days * _DAY_MS
         opened: dict[str, list[Hold]] = {}
-        blocked: dict[str, int] = {}  # payee -> candidate until, from blocks earlier in this batch
         for i, txn in enumerate(transactions):
             rescore = False
             earlier = opened.get(txn.payer_account)
@@ -273,7 +270,9 @@ class TransactionPipeline:
                 if extra:
                     features[i, _OPEN_HOLDS] += extra
                     rescore = True
-            if blocked.get(txn.payee_account, 0) > txn.ts_ms and features[i, _CANDIDATE] != 1.0:
+            # a block earlier in this batch made the payee a candidate (in the engine, as the next batch sees it)
+            candidate_until = self.engine.mule_candidates.get(txn.payee_account, 0) if report_blocks else 0
+            if candidate_until > txn.ts_ms and features[i, _CANDIDATE] != 1.0:
                 features[i, _CANDIDATE] = 1.0
                 rescore = True
             if rescore:
@@ -284,7 +283,6 @@ class TransactionPipeline:
                 out.holds_opened.append(hold)
             elif verdicts[i].action == "block" and report_blocks:
                 self._report_block(txn, verdicts[i], out)
-                blocked[txn.payee_account] = max(blocked.get(txn.payee_account, 0), txn.ts_ms + candidate_ms)
         return {h.txn_id: h for h in out.holds_opened}
 
     def _blocks_report_payee(self) -> bool:

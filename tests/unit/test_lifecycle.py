@@ -234,19 +234,24 @@ def test_backtest_with_the_call_centre_reports_what_holds_saved(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("holds", "message"),
+    ("header", "value", "message"),
     [
-        ("{minutes: 0}", "'holds.minutes' must be > 0 minutes, found 0"),
-        ("{on_expiry: wait}", "'on_expiry' must be one of release, block, found 'wait'"),
-        ("{minutes: 30, extend: 5}", "unknown key 'extend' (allowed: minutes, on_expiry)"),
-        ("30", "'holds' must map minutes/on_expiry to values"),
+        ("holds", "{minutes: 0}", "'holds.minutes' must be > 0 minutes, found 0"),
+        ("holds", "{on_expiry: wait}", "'on_expiry' must be one of release, block, found 'wait'"),
+        ("holds", "{minutes: 30, extend: 5}", "unknown key 'extend' (allowed: minutes, on_expiry)"),
+        ("holds", "30", "'holds' must map minutes/on_expiry to values"),
+        ("blocks", "{report_payee: maybe}", "'blocks.report_payee' must be true or false, found 'maybe'"),
+        ("blocks", "{report: true}", "unknown key 'report' (allowed: report_payee)"),
+        ("blocks", "true", "'blocks' must map report_payee to true or false"),
     ],
 )
-def test_a_bad_holds_header_is_a_positioned_rule_error(tmp_path: Path, holds: str, message: str) -> None:
+def test_a_bad_holds_or_blocks_header_is_a_positioned_rule_error(
+    tmp_path: Path, header: str, value: str, message: str
+) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(
         "ruleset:\n  version: v\n  thresholds: {review: 1, hold: 2, block: 3}\n"
-        f"  holds: {holds}\nrules:\n  - {{id: a, description: d, when: amount > 1, score: 1}}\n"
+        f"  {header}: {value}\nrules:\n  - {{id: a, description: d, when: amount > 1, score: 1}}\n"
     )
     with pytest.raises(RuleError) as caught:
         load_ruleset(path)
@@ -344,22 +349,3 @@ def test_a_label_applied_again_never_shortens_a_candidacy(tmp_path: Path) -> Non
     assert engine.mule_candidates["mule-9"] == T0 + 60 * MINUTE + engine.config.mule_candidate_days * 86_400_000
     engine.add_label(Label("legit", account="mule-9"), now_ms=T0)
     assert "mule-9" not in engine.mule_candidates
-
-
-@pytest.mark.parametrize(
-    ("blocks", "message"),
-    [
-        ("{report_payee: maybe}", "'blocks.report_payee' must be true or false, found 'maybe'"),
-        ("{report: true}", "unknown key 'report' (allowed: report_payee)"),
-        ("true", "'blocks' must map report_payee to true or false"),
-    ],
-)
-def test_a_bad_blocks_header_is_a_positioned_rule_error(tmp_path: Path, blocks: str, message: str) -> None:
-    path = tmp_path / "r.yaml"
-    path.write_text(
-        "ruleset:\n  version: v\n  thresholds: {review: 1, hold: 2, block: 3}\n"
-        f"  blocks: {blocks}\nrules:\n  - {{id: a, description: d, when: amount > 1, score: 1}}\n"
-    )
-    with pytest.raises(RuleError) as caught:
-        load_ruleset(path)
-    assert f"{path}:4:" in str(caught.value) and message in str(caught.value)
