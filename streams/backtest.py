@@ -20,7 +20,15 @@ from pathlib import Path
 import orjson
 
 from streams.errors import EventError
-from streams.events import Verification, decode_call, decode_label, decode_transaction, decode_verification, parse_time
+from streams.events import (
+    Verification,
+    decode_call,
+    decode_label,
+    decode_transaction,
+    decode_verification,
+    is_bank_customer,
+    parse_time,
+)
 from streams.lifecycle.holds import Hold
 from streams.outputs import RawRecord, encode_verification
 from streams.pipeline import BatchOutcome, TransactionPipeline
@@ -93,17 +101,16 @@ def transaction_context(path: Path, truth: dict[str, Truth]) -> dict[str, TxnCon
 
 
 def bank_customers(path: Path) -> set[str]:
-    """The bank's own accounts as a transactions file shows them: those it sends an opening date with
-    (`payer_account_opened`, `payee_account_opened`), which a bank knows for its own accounts only."""
+    """The bank's own accounts as a transactions file shows them (`is_bank_customer`)."""
     customers = set()
     for _, line in read_lines(path):
         try:
             txn = decode_transaction(line)
         except EventError:
             continue
-        if txn.payer_account_opened is not None:
+        if is_bank_customer(txn.payer_account_opened):
             customers.add(txn.payer_account)
-        if txn.payee_account_opened is not None:
+        if is_bank_customer(txn.payee_account_opened):
             customers.add(txn.payee_account)
     return customers
 

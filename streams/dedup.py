@@ -28,11 +28,9 @@ _FINGERPRINT, _DECISION, _ALERTED = itemgetter(0), itemgetter(1), itemgetter(2)
 
 class DecisionLog:
     def __init__(self, capacity: int = 200_000) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
         self.puts = 0  # decisions remembered since this process started (the worker checkpoints by it)
         self._entries: OrderedDict[str, tuple[int | None, bytes, bool]] = OrderedDict()
+        self.resize(capacity)  # checks it and sets self.capacity
 
     def __len__(self) -> int:
         return len(self._entries)

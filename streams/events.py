@@ -55,6 +55,16 @@ class Transaction(NamedTuple):  # a tuple: immutable, and made 6 times faster th
     payee_account_opened: date | None = None
 
 
+def is_bank_customer(opened: date | str | None) -> bool:
+    """Whether an account is one of the bank's own, from the opening date a transaction was sent with for it
+    (`payer_account_opened`, `payee_account_opened`; decoded, or the raw JSON value: empty counts as not sent).
+
+    A bank knows the opening date of its own accounts only, and the simulator marks the bank's customers this way
+    (streams/simulator/population.py). A real feed that sends other banks' opening dates, or none, needs an
+    explicit flag instead, read here."""
+    return bool(opened)
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     call_id: str

@@ -30,6 +30,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
     """Answer held transfers on `verifications` as simulated customers would (uses the simulator's labels)."""
     from kafka import KafkaConsumer, KafkaProducer
 
+    from streams.events import is_bank_customer
     from streams.lifecycle.holds import Hold
     from streams.outputs import encode_verification
     from streams.simulator.callcentre import CallCentre
@@ -69,7 +70,7 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
                         payer = event.get("payer_account")
                         if isinstance(payer, str):
                             payers.add(payer)
-                            if event.get("payer_account_opened"):
+                            if is_bank_customer(event.get("payer_account_opened")):
                                 customers.add(payer)
                         continue
                     if event.get("action") != "hold" or event["txn_id"] in asked or record.key is None:

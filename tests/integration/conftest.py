@@ -188,6 +188,19 @@ def deployment(broker: Broker, tmp_path: Path) -> Iterator[Deployment]:
             w.stop()
 
 
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed CA that never signed anything the broker shows (the TLS and mutual TLS tests)."""
+    folder = tmp_path_factory.mktemp("other-ca")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=another CA",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem")],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return folder / "ca.pem"
+
+
 # --- helpers for the fault tests (tests/integration/test_faults.py, test_recovery.py, test_sasl.py) ---
 
 

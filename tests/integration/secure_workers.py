@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.integration.conftest import ROOT, Broker, Deployment, Worker, free_port
 from tests.integration.kafka_io import produce, read_topic
@@ -121,19 +120,6 @@ def assert_refused_at_once(result: subprocess.CompletedProcess[str], *messages: 
     assert "Error: cannot use the Kafka brokers: " in result.stderr, shown
     for message in messages:
         assert message in result.stderr, shown
-
-
-@pytest.fixture(scope="module")
-def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A self-signed CA that never signed anything the broker shows."""
-    folder = tmp_path_factory.mktemp("other-ca")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=another CA",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-         "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem")],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return folder / "ca.pem"
 
 
 def tls_env(cafile: Path | str, protocol: str = "SSL", password: str = "") -> dict[str, str]:

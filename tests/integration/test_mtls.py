@@ -27,7 +27,6 @@ from tests.integration.secure_workers import (
     assert_worker_decides,
     interceptor,
     interceptor_ok,
-    other_ca,
     run_until_exit,
     secure_deployment,
     tls_env,
@@ -35,7 +34,6 @@ from tests.integration.secure_workers import (
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["other_ca"]  # a fixture: imported for pytest to find
 NO_CLIENT_CERTIFICATE_BOUND_S = 90  # a worker without the client certificate the listener wants stops by then
 REFUSED_WITHIN_S = 5.0  # check_connection names a refused TLS connection this fast (no retries)
 

@@ -37,7 +37,6 @@ from tests.integration.secure_workers import (
     distinct_free_ports,
     interceptor,
     interceptor_ok,
-    other_ca,
     run_until_exit,
     secure_deployment,
     tls_env,
@@ -45,8 +44,6 @@ from tests.integration.secure_workers import (
 )
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["other_ca"]  # a fixture: imported for pytest to find
 
 WRONG_CA_BOUND_S = 90  # a worker that does not trust the broker's certificate must have stopped by then
 REFUSED_WITHIN_S = 5.0  # check_connection names a refused TLS connection this fast (no retries)
