@@ -30,6 +30,7 @@ from streams.consumer import BatchConsumer
 from streams.errors import EventError
 from streams.events import decode_call, decode_label
 from streams.handoff import DecisionHandoff
+from streams.health import BEAT_EVERY_S, READY_LOG, Health
 from streams.kafka_security import aiokafka_config, faust_credentials
 from streams.metrics import Metrics
 from streams.outputs import RawRecord, encode_dead_letter
@@ -63,9 +64,11 @@ class Interceptor(mode.Service):
         output: Output | None = None,
         consumer: BatchConsumer | None = None,
         state_positions: dict[int, int] | None = None,
+        health: Health | None = None,
         **kwargs: object,
     ) -> None:
         self.settings = settings
+        self.health = health or Health()
         self.pipeline = pipeline
         self.metrics = metrics
         self.watcher = watcher
@@ -125,6 +128,7 @@ class Interceptor(mode.Service):
         ):
             self.add_future(self._follow(kind, lookback_ms, apply))
         self.add_future(self.state_feed.run())
+        self.add_future(self._every(BEAT_EVERY_S, self._beat))
         self.add_future(self._every(HOLD_CLOCK_S, self.expire_holds))
         self.add_future(self._every(LAG_EVERY_S, self.report_lag))
         if self.watcher is not None:
@@ -132,6 +136,7 @@ class Interceptor(mode.Service):
         self.add_future(self._consume())
 
     async def on_stop(self) -> None:
+        self.health.ready = False
         # the last checkpoint holds what other workers have committed so far: a restart has less to read
         await self.state_feed.catch_up(timeout_s=10.0)
         # the batch in hand finishes first; then its output is delivered and, with checkpoints, saved
@@ -145,6 +150,9 @@ class Interceptor(mode.Service):
         await self.consumer.stop()
         if isinstance(self.output, KafkaOutput):
             await self.output.stop()
+
+    async def _beat(self) -> None:
+        self.health.beat()
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         while not self.should_stop:
@@ -161,6 +169,8 @@ class Interceptor(mode.Service):
         # what exists now (modules, Faust, the ruleset, the restored state) lives as long as the process: a full
         # garbage collection that walks it all paused decisions for ~50 ms
         gc.freeze()
+        self.health.ready = True
+        log.info(READY_LOG)
         while not self.should_stop:
             generation, records = await self.consumer.next_batch(self.settings.batch_within_s)
             async with self.consumer.batch_lock:
@@ -419,6 +429,7 @@ def build_app(
     metrics: Metrics,
     watcher: RulesetWatcher | None = None,
     state_positions: dict[int, int] | None = None,
+    health: Health | None = None,
 ) -> faust.App:
     """The Faust app that runs an `Interceptor` for these settings."""
     app = faust.App(
@@ -434,7 +445,7 @@ def build_app(
     # Faust's own consumer would join the group with its own assignor, and its producer would sit idle
     app.producer_only = True
     app.boot_strategy.enable_kafka_producer = False
-    interceptor = Interceptor(settings, pipeline, metrics, watcher, state_positions=state_positions)
+    interceptor = Interceptor(settings, pipeline, metrics, watcher, state_positions=state_positions, health=health)
 
     @app.task
     async def run_interceptor() -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from streams.health import READY_LOG
 from streams.kafka_security import aiokafka_config
 from streams.settings import Settings
 from streams.simulator import SimConfig, simulate
@@ -95,6 +96,21 @@ def _count_until(settings: Settings, topic: str, n: int, timeout: float) -> list
     return got
 
 
+def _wait_until_holds(settings: Settings, topic: str, n: int, timeout: float) -> None:
+    """Wait until `topic` holds n messages, asking the broker for its end offsets only: reading every decision
+    while the worker makes them took a core's share from the worker and the broker on a 2-core machine."""
+    consumer = KafkaConsumer(**settings.kafka_client_config())
+    partitions = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
+    deadline = time.monotonic() + timeout
+    try:
+        while (held := sum(consumer.end_offsets(partitions).values())) < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {held} of {n} messages on {settings.topic(topic)} after {timeout:.0f}s")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
 def worker_throughput(
     base: Settings, messages: list[tuple[bytes, bytes]], workdir: Path, metrics: bool = True
 ) -> float:
@@ -103,10 +119,11 @@ def worker_throughput(
     _preload(settings, messages)
     worker = _start_worker(settings, workdir / f"bench-worker-metrics-{metrics}.log", metrics)
     try:
-        decided = _count_until(settings, "decisions", len(messages), timeout=600)
+        _wait_until_holds(settings, "decisions", len(messages), timeout=600)
     finally:
         worker.terminate()
         worker.wait(30)
+    decided = _count_until(settings, "decisions", len(messages), timeout=60)
     stamps = sorted(ts for ts, _ in decided)
     return len(decided) / max((stamps[-1] - stamps[0]) / 1000, 1e-3)
 
@@ -154,6 +171,7 @@ def latency_at_rate(base: Settings, rate: float, seconds: float, workdir: Path) 
     finally:
         worker.terminate()
         worker.wait(30)
+    decided.sort(key=lambda message: message[0])  # the consumer returns them partition by partition
     latencies = sorted(orjson.loads(v)["latency_ms"] for _, v in decided[len(decided) // 10 :])  # skip warm-up
     q = statistics.quantiles(latencies, n=100)
     return {"p50": q[49], "p95": q[94], "p99": q[98], "max": latencies[-1]}
@@ -185,7 +203,7 @@ def _wait_ready(log: Path, worker: subprocess.Popen[bytes], timeout: float = 120
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
-        if "Ready" in log.read_text(errors="replace"):
+        if READY_LOG in log.read_text(errors="replace"):  # deciding: restored, caught up, assigned
             return
         time.sleep(0.2)
     raise RuntimeError("worker not ready in time")

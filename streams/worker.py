@@ -6,13 +6,14 @@ import sys
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from rules.features import REGISTRY
 from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
 from streams.canary import RecentTraffic
 from streams.dedup import DecisionLog
+from streams.health import Health, serve
 from streams.kafka_security import check_connection
 from streams.metrics import Metrics
 from streams.pipeline import TransactionPipeline
@@ -60,7 +61,8 @@ def run_worker(settings: Settings) -> None:
     watcher = RulesetWatcher(rules_path, ruleset, use, guard)
     check_connection(settings)  # a refused login or a wrong listener is named now, not after 30 s of retries
     ensure_topics(settings)
+    health = Health()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=metrics.registry)
-    app = build_app(settings, pipeline, metrics, watcher, state_positions)
+        serve(settings.metrics_port, metrics.registry, health)
+    app = build_app(settings, pipeline, metrics, watcher, state_positions, health)
     Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

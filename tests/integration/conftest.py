@@ -23,6 +23,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.health import READY_LOG
 from tests.integration.kafka_io import Consumed, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,9 +167,10 @@ class Deployment:
     def start_worker(self, ready_timeout: float = 90, **overrides: str) -> Worker:
         worker = self.spawn_worker(**overrides)
         n, process = len(self.workers) - 1, worker.process
-        # Faust prints "Ready" once the app and its services, the interceptor among them, are started.
+        # the interceptor logs READY_LOG once it decides (state restored, side inputs caught up), when /readyz
+        # turns 200; Faust's own "Ready" comes earlier, before the consumer has joined the group
         wait_for(
-            lambda: "Ready" in worker.log() or process.poll() is not None,
+            lambda: READY_LOG in worker.log() or process.poll() is not None,
             ready_timeout,
             f"worker {n} ready",
         )

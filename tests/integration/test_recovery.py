@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -66,8 +67,10 @@ def kill_9_mid_run(
     """Simulate a feed, decide it with a worker killed with SIGKILL once half of it is decided, and a second
     worker that finishes it; alongside, the same pipeline over the files without Kafka (the uninterrupted run).
 
-    The worker is faster than the test can watch it, so only 60 % of the feed is there before the kill: the
-    worker is killed in the middle of that backlog (or just after it), the rest arrives while it is down."""
+    The worker is faster than the test can watch it, so only 60 % of the feed is there before the kill: 30 %,
+    then, once the worker has written its first checkpoint (one interval after it started; on a fast machine it
+    could otherwise be killed before), 30 % more. The worker is killed in the middle of that backlog (or just
+    after it), the rest arrives while it is down."""
     feed = simulate(SimConfig(customers=customers, days=7, seed=31))
     n = len(feed.transactions)
     ref = reference_run(feed, tmp_path, 500)
@@ -78,21 +81,24 @@ def kill_9_mid_run(
     produce(bootstrap, deployment.topic("calls"), ((c["callee_phone"].encode(), orjson.dumps(c)) for c in feed.calls))
     first = deployment.start_worker(**env, INTERCEPTOR_METRICS_PORT=str(free_port()))
     messages = [(t["payer_account"].encode(), orjson.dumps(t)) for t in feed.transactions]
-    before_kill = int(n * 0.6)
-    produce(bootstrap, deployment.topic("transactions"), messages[:before_kill])
+    data = Path(deployment.worker_env(**env)["INTERCEPTOR_DATA_DIR"])
+    checkpoint = checkpoint_path(str(data), deployment.app_id)
+    first_part, before_kill = int(n * 0.3), int(n * 0.6)
+    produce(bootstrap, deployment.topic("transactions"), messages[:first_part])
+    wait_for(checkpoint.exists, timeout, "the worker's first checkpoint")
+    produce(bootstrap, deployment.topic("transactions"), messages[first_part:before_kill])
     decisions = DecisionRecords(bootstrap, deployment.topic("decisions"))
     decisions.wait_for(n // 2, timeout, "half of the decisions before the kill")
     first.stop(signal.SIGKILL)
     killed_at = time.time()
     produce(bootstrap, deployment.topic("transactions"), messages[before_kill:])
 
-    data = Path(deployment.worker_env(**env)["INTERCEPTOR_DATA_DIR"])
-    checkpoint = checkpoint_path(str(data), deployment.app_id)
-    assert checkpoint.exists(), "the killed worker wrote no checkpoint; the restart restores nothing"
-
     metrics_port = free_port()
     second = deployment.start_worker(**env, INTERCEPTOR_METRICS_PORT=str(metrics_port))
     assert "state restored from the checkpoint" in second.log()
+    for probe in ("/healthz", "/readyz"):  # what Kubernetes asks (deploy/k8s/worker.yaml)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{probe}", timeout=10) as answer:
+            assert answer.status == 200, probe
     decisions.wait_for(n, timeout, "every transaction decided after the restart")
     # its counter may trail the topic by a batch: a bounded wait here, the exact comparison later
     fresh = sum(1 for copies in decisions.by_txn.values() if any(_epoch(c["decided_at"]) > killed_at for c in copies))

@@ -98,3 +98,23 @@ def test_kubernetes_workers_keep_their_checkpoint_on_a_persistent_volume() -> No
     data_volume = next(name for name, path in mounts.items() if path == env["INTERCEPTOR_DATA_DIR"])
     assert data_volume in claims  # not an emptyDir: a restarted worker finds its checkpoint
     assert env["NUMBA_NUM_THREADS"] == "1"
+
+
+def test_kubernetes_and_compose_probe_the_worker_s_own_endpoints() -> None:
+    import yaml
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "worker.yaml").read_text())}
+    container = docs["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    metrics_port = int(next(e["value"] for e in container["env"] if e["name"] == "INTERCEPTOR_METRICS_PORT"))
+    probes = {kind: container[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert {kind: get["path"] for kind, get in probes.items()} == {
+        "startupProbe": "/healthz",
+        "livenessProbe": "/healthz",
+        "readinessProbe": "/readyz",  # a rolling restart waits until the new worker decides
+    }
+    assert {ports[get["port"]] for get in probes.values()} == {metrics_port}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    assert f"127.0.0.1:{compose['environment']['INTERCEPTOR_METRICS_PORT']}/readyz" in " ".join(
+        compose["healthcheck"]["test"]
+    )
