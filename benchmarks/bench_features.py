@@ -37,6 +37,7 @@ import orjson
 
 from streams.events import Transaction, decode_call, decode_label, decode_transaction
 from streams.features.engine import FeatureConfig, FeatureEngine
+from streams.features.localtime import local_hours
 from streams.simulator import SimConfig, simulate
 
 Batches = list[list[Transaction]]
@@ -118,7 +119,7 @@ def _old_steps(engine: FeatureEngine, batches: Batches) -> dict[str, float]:  # 
         channels = [t.channel for t in transactions]
         if any(ch is not None for ch in channels):
             rows[:, c["channel"]] = [np.nan if ch is None else module._CHANNEL_CODE[ch] for ch in channels]
-        hour = ((ts + config.utc_offset_minutes * module.MINUTE_MS) // module.HOUR_MS) % 24
+        hour = local_hours(ts, config.zone)
         rows[:, c["hour"]] = hour
         rows[:, c["night"]] = hour < config.night_end_hour
         payer_opened = np.array([engine._opened_ms(t.payer_account_opened) for t in transactions], np.int64)

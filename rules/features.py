@@ -38,8 +38,14 @@ _FEATURES: tuple[Feature, ...] = (
     # the transaction itself
     Feature("amount", _N, "currency units", "Amount of this transfer."),
     Feature("channel", _C, "", "Channel the payer used; missing when the bank did not say.", CHANNELS),
-    Feature("hour", _N, "hour 0-23", "Hour of day of the event time in the bank's time zone."),
-    Feature("night", _B, "", "The event time lies between 00:00 and 06:00 in the bank's time zone."),
+    Feature(
+        "hour",
+        _N,
+        "hour 0-23",
+        "Hour of day of the event time in the bank's time zone (`INTERCEPTOR_TIMEZONE`, default +08:00; an IANA "
+        "name follows daylight saving time).",
+    ),
+    Feature("night", _B, "", "The event time lies between 00:00 and 06:00 in the bank's time zone (as `hour`)."),
     # payer history
     Feature("payer.txn_count_1h", _N, "transactions", "Payer's transfers in the hour before this one."),
     Feature("payer.txn_count_24h", _N, "transactions", "Payer's transfers in the 24 h before this one."),

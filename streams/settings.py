@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from streams.errors import SettingsError
+from streams.features.localtime import DEFAULT_ZONE, parse_zone
 
 
 class Secret(str):
@@ -50,6 +51,13 @@ class Settings:
         metadata={
             "doc": "Decisions remembered for re-delivered transactions; a checkpoint is also taken once half of "
             "them are new since the last one, so everything a restart re-delivers is remembered"
+        },
+    )
+    timezone: str = field(
+        default=DEFAULT_ZONE,
+        metadata={
+            "doc": "The bank's time zone, for the hour and night features: an IANA name (Europe/London, daylight "
+            "saving time included) or an offset from UTC (+08:00)"
         },
     )
     metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
@@ -97,6 +105,10 @@ class Settings:
             raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
         if self.decision_log_size < 2:
             raise SettingsError(f"{_env_name('decision_log_size')} must be >= 2, got {self.decision_log_size}")
+        try:
+            parse_zone(self.timezone)
+        except ValueError as exc:
+            raise SettingsError(f"{_env_name('timezone')}: {exc}") from None
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
         if self.session_timeout_s < 6:

@@ -13,6 +13,8 @@ from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
 from streams.canary import RecentTraffic
 from streams.dedup import DecisionLog
+from streams.features.engine import FeatureConfig, FeatureEngine
+from streams.features.localtime import parse_zone
 from streams.health import Health, serve
 from streams.kafka_security import check_connection
 from streams.metrics import Metrics
@@ -35,12 +37,16 @@ def run_worker(settings: Settings) -> None:
     ruleset = load_ruleset(rules_path)
     metrics = Metrics(CollectorRegistry())
     metrics.up_since.set_to_current_time()
-    pipeline = TransactionPipeline(RulesetScorer(ruleset), decision_log=DecisionLog(settings.decision_log_size))
+    features = FeatureConfig(zone=parse_zone(settings.timezone))
+    pipeline = TransactionPipeline(
+        RulesetScorer(ruleset), decision_log=DecisionLog(settings.decision_log_size), engine=FeatureEngine(features)
+    )
     restored = load_checkpoint(checkpoint_path(settings.data_dir, settings.app_id))
     state_positions = None
     if restored is not None:
         state_positions = restored.state_feed
         pipeline.engine = restored.engine
+        pipeline.engine.config = features  # the settings of this start, not those the checkpoint was taken with
         pipeline.decision_log = restored.decision_log
         pipeline.decision_log.resize(settings.decision_log_size)
         taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))

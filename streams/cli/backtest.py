@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from pathlib import Path
 
 import click
 import orjson
 
+from streams.features.localtime import DEFAULT_ZONE, parse_zone
 from streams.settings import Settings
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
+    try:
+        return parse_zone(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -47,6 +56,16 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Write a human report (HTML, with the curve as PNG next to it).",
 )
 @click.option("--batch-size", type=int, default=Settings().batch_max, show_default=True, help="Transactions per batch.")
+@click.option(
+    "--timezone",
+    "zone",
+    envvar="INTERCEPTOR_TIMEZONE",
+    default=DEFAULT_ZONE,
+    show_default=True,
+    callback=_zone,
+    help="The bank's time zone for the hour and night features, as the worker's INTERCEPTOR_TIMEZONE (which "
+    "sets it here too): an IANA name (Europe/London) or an offset from UTC.",
+)
 def backtest(
     transactions_path: Path,
     calls_path: Path | None,
@@ -58,6 +77,7 @@ def backtest(
     report_path: Path | None,
     html_path: Path | None,
     batch_size: int,
+    zone: tzinfo,
 ) -> None:
     """Replay history through the same features and kernel as the worker, without a broker."""
     from rich.console import Console
@@ -72,6 +92,7 @@ def backtest(
         replay,
         transaction_context,
     )
+    from streams.features.engine import FeatureConfig, FeatureEngine
     from streams.pipeline import TransactionPipeline
     from streams.quality import measure
     from streams.scorer import load_scorer
@@ -81,7 +102,9 @@ def backtest(
     if call_centre and not labels_path:
         raise click.UsageError("--call-centre answers from the ground truth: give --labels too")
     console = Console(stderr=True)
-    pipeline = TransactionPipeline(load_scorer(rules_path), hold_clock="event")
+    pipeline = TransactionPipeline(
+        load_scorer(rules_path), hold_clock="event", engine=FeatureEngine(FeatureConfig(zone=zone))
+    )
     if calls_path:
         for error in load_calls(pipeline, calls_path):
             console.print(f"[yellow]skipped call[/] {error}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -36,6 +36,7 @@ from streams.events import Call, Label, Transaction
 from streams.features.digest import digests
 from streams.features.kernels import KERNEL_FEATURES, featurize_and_record
 from streams.features.layout import DAY_MS, HOUR_MS, INFLOW_PERIOD_MS, INFLOW_PERIODS, NONE
+from streams.features.localtime import DEFAULT_TZ, local_hours
 from streams.features.store import AccountStore
 from streams.lifecycle.holds import HoldBook
 
@@ -70,7 +71,7 @@ _KERNEL_COLUMNS = np.array([REGISTRY.column(name) for name in KERNEL_FEATURES], 
 
 @dataclass(frozen=True, slots=True)
 class FeatureConfig:
-    utc_offset_minutes: int = 480  # the bank's time zone for `hour` and `night` (default UTC+8)
+    zone: tzinfo = DEFAULT_TZ  # the bank's time zone for `hour` and `night` (localtime.py)
     night_end_hour: int = 6  # night is 00:00 to this hour
     dormant_days: int = 30
     allowed_lateness_ms: int = HOUR_MS
@@ -259,7 +260,7 @@ class FeatureEngine:
         channels = fields[_CHANNEL]
         if channels.count(None) != n:
             rows[:, c["channel"]] = np.fromiter(map(_CHANNEL_CODE.__getitem__, channels), np.float64, n)
-        hour = ((ts + self.config.utc_offset_minutes * MINUTE_MS) // HOUR_MS) % 24
+        hour = local_hours(ts, self.config.zone)
         rows[:, c["hour"]] = hour
         rows[:, c["night"]] = hour < self.config.night_end_hour
         return _Batch(

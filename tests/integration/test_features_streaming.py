@@ -47,8 +47,10 @@ TRANSACTIONS = [
     t("spk0", T, "PS", "QS", 100),
     t("spk1", T + MIN, "PS", "QS", 100),
     t("spk2", T + 2 * MIN, "PS", "QS", 2000),
-    t("ngt0", T - 8 * 3_600_000, "PN", "QN", 50, device_id="d1"),  # 02:00 local: night, first device
-    t("ngt1", T - 7 * 3_600_000, "PN", "QN", 50, device_id="d1"),  # same device again
+    # the worker's bank is in London (INTERCEPTOR_TIMEZONE below): 02:00 there, night, a first device; at the
+    # default +08:00 it would be 10:00
+    t("ngt0", T, "PN", "QN", 50, device_id="d1"),
+    t("ngt1", T + 3_600_000, "PN", "QN", 50, device_id="d1"),  # same device again
     t("dor0", T - 40 * DAY, "PD", "QD", 50),
     t("dor1", T, "PD", "QD", 50),
     t("yng0", T, "PY", "QY", 50, payer_account_opened="2026-02-27"),
@@ -77,7 +79,10 @@ def world(broker: Broker, tmp_path_factory: pytest.TempPathFactory):
     d = Deployment(broker, prefix=f"fam{int(time.time())}.", app_id=f"families-{time.time_ns()}", tmp=tmp)
     port = free_port()
     d.start_worker(
-        INTERCEPTOR_RULES_PATH=str(rules), INTERCEPTOR_METRICS_PORT=str(port), INTERCEPTOR_RULES_POLL_S="0.5"
+        INTERCEPTOR_RULES_PATH=str(rules),
+        INTERCEPTOR_METRICS_PORT=str(port),
+        INTERCEPTOR_RULES_POLL_S="0.5",
+        INTERCEPTOR_TIMEZONE="Europe/London",
     )
     produce_json(broker.bootstrap, d.topic("calls"), CALLS, "callee_phone")
     produce_json(broker.bootstrap, d.topic("labels"), LABELS, "account")

@@ -57,7 +57,7 @@ class ReferenceEngine:
         row[c["amount"]] = txn.amount
         if txn.channel is not None:
             row[c["channel"]] = _CHANNEL_CODE[txn.channel]
-        local = datetime.fromtimestamp(t / 1000 + self.config.utc_offset_minutes * 60, tz=UTC)
+        local = datetime.fromtimestamp(t / 1000, tz=self.config.zone)
         row[c["hour"]] = local.hour
         row[c["night"]] = float(local.hour < self.config.night_end_hour)
 

@@ -9,6 +9,7 @@ run in the same order), and so must every account's state afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import pickle
 from datetime import date
@@ -25,6 +26,7 @@ from streams.events import Transaction
 from streams.features.digest import digest
 from streams.features.engine import FeatureConfig, FeatureEngine
 from streams.features.layout import END, FREE, GONE, INF_FREE, INF_N, KD_NFREE, KP_NFREE, OUT_COUNT_MAX, TR_NFREE
+from streams.features.localtime import parse_zone
 from streams.features.store import AccountStore
 from tests.unit.features.reference_engine import ReferenceEngine
 
@@ -90,14 +92,17 @@ def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(histories(), st.booleans(), st.integers(0, 63))
+@given(histories(), st.booleans(), st.integers(0, 63), st.sampled_from(["+08:00", "-03:30", "Europe/London"]))
 def test_rows_and_state_equal_the_reference(
-    small_caps: None, history: tuple[list[Transaction], list[int]], reload: bool, sweeps: int
+    small_caps: None, history: tuple[list[Transaction], list[int]], reload: bool, sweeps: int, zone: str
 ) -> None:
     """With `reload`, the engine goes through a pickle (a checkpoint: the pools compacted) after each batch;
-    bit k of `sweeps` frees idle accounts after batch k (the reference forgets them only when they come back)."""
+    bit k of `sweeps` frees idle accounts after batch k (the reference forgets them only when they come back).
+    The bank's time zone is one with daylight saving time in a third of the examples (the histories cross its
+    changes, in batches spanning them or not)."""
     txns, cuts = history
-    fast, reference = FeatureEngine(CONFIG), ReferenceEngine(CONFIG)
+    config = dataclasses.replace(CONFIG, zone=parse_zone(zone))
+    fast, reference = FeatureEngine(config), ReferenceEngine(config)
     for k, batch in enumerate(batches(txns, cuts)):
         got, want = fast.process(batch), reference.process(batch)
         if sweeps >> k & 1:
