@@ -115,6 +115,7 @@ class Interceptor(mode.Service):
         self._changed = False  # state or offsets moved since the last save and commit
         self._saving: ForkedSave | None = None  # the newest checkpoint's writer
         self._checkpointing: asyncio.Task[None] | None = None  # waits for it, then commits, in the background
+        self._failed_at: float | None = None  # time.monotonic() of the latest failed checkpoint, until one succeeds
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     # --- lifecycle -----------------------------------------------------------------------------------------
@@ -242,11 +243,16 @@ class Interceptor(mode.Service):
         What a restart re-delivers (everything since the last commit) must still be in the decision log, or it
         would be decided again, from a state that already holds it, and could get another decision; at 34,000
         tx/s a 10 s interval is 340,000 decisions. So a save is also due once half of the log is new since the
-        last one, and once three quarters are uncommitted the save is waited for, as when `final`."""
+        last one, and once three quarters are uncommitted the save is waited for, as when `final`. Not while
+        checkpoints fail (a full disk): each try forks the worker, and trying on every batch would only slow it;
+        they are tried again once an interval after the failure."""
         interval = self.settings.checkpoint_interval_s or COMMIT_EVERY_S
         log = self.pipeline.decision_log
-        due = time.monotonic() - self._last_save >= interval or log.puts - self._puts_saved >= log.capacity // 2
-        if log.puts - self._puts_committed >= log.capacity * 3 // 4:
+        now = time.monotonic()
+        failing = self._failed_at is not None and now - self._failed_at < interval
+        filling = not failing and log.puts - self._puts_saved >= log.capacity // 2
+        due = now - self._last_save >= interval or filling
+        if not failing and log.puts - self._puts_committed >= log.capacity * 3 // 4:
             final = True
         writing = self._checkpointing is not None and not self._checkpointing.done()
         if final and writing:
@@ -313,6 +319,7 @@ class Interceptor(mode.Service):
             self._checkpoint_failed(exc)
             return
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+        self._failed_at = None
         if final:  # the caller holds batch_lock
             await self.output.delivered()
             await self.consumer.commit(processed)
@@ -326,6 +333,7 @@ class Interceptor(mode.Service):
             self._puts_committed = max(self._puts_committed, puts)
 
     def _checkpoint_failed(self, exc: OSError) -> None:
+        self._failed_at = time.monotonic()
         self.metrics.checkpoint_failures.inc()
         log.error(
             "checkpoint to %s failed (%s); decisions go on, offsets stay uncommitted until a checkpoint "

@@ -51,3 +51,32 @@ def test_a_full_disk_stops_checkpoints_not_decisions(deployment: Deployment) -> 
     produce_json(bootstrap, deployment.topic("transactions"), txns(300, 50), "payer_account")
     read_topic(bootstrap, deployment.topic("decisions"), 350, 120)
     wait_for(lambda: (data / f"{deployment.app_id}.checkpoint").exists(), 60, "a checkpoint once there is space")
+
+
+def test_checkpoints_that_keep_failing_are_retried_once_an_interval_not_on_every_batch(
+    deployment: Deployment,
+) -> None:
+    """Each checkpoint forks the worker. A 200-decision log has three quarters of it uncommitted after 150
+    decisions, which forces a checkpoint before the next batch; while checkpoints fail (here the checkpoint's
+    temporary file is a directory, which no write replaces) that would be a failing fork on every batch. They
+    are tried again once a checkpoint interval (10 minutes here) after the failure instead."""
+    data = deployment.tmp / "state"
+    data.mkdir()
+    (data / f"{deployment.app_id}.tmp").mkdir()
+    port = free_port()
+    worker = deployment.start_worker(
+        INTERCEPTOR_DATA_DIR=str(data),
+        INTERCEPTOR_CHECKPOINT_INTERVAL_S="600",
+        INTERCEPTOR_DECISION_LOG_SIZE="200",
+        INTERCEPTOR_BATCH_MAX="50",
+        INTERCEPTOR_METRICS_PORT=str(port),
+    )
+    bootstrap = deployment.broker.bootstrap
+    produce_json(bootstrap, deployment.topic("transactions"), txns(0, 3000), "payer_account")
+    decisions = read_topic(bootstrap, deployment.topic("decisions"), 3000, 120)
+    assert len({r.json()["txn_id"] for r in decisions}) == 3000  # decisions go on
+    wait_for(lambda: failures(port) >= 1, 60, "the failed checkpoint to be counted")
+    assert "Is a directory" in worker.log()
+    # the first try, and at most one forced while the first was still being written; at least 60 batches of 50
+    # come after it: one failure per batch would be over 50
+    assert failures(port) <= 2
