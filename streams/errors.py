@@ -7,6 +7,18 @@ class StreamsError(InterceptorError):
     """Base of the worker's errors."""
 
 
+# every reason_class an EventError can carry (docs/events.md): a metric label, so a bounded set
+REASON_CLASSES = (
+    "invalid_json",
+    "invalid_encoding",
+    "oversized",
+    "missing_field",
+    "invalid_field",
+    "out_of_range",
+    "duplicate_txn_id",
+)
+
+
 class EventError(StreamsError):
     """An event failed decoding or validation; `field` names the offending field ('' for the whole message).
 

@@ -37,6 +37,8 @@ MAX_TEXT_LENGTH = 1024  # free-text fields (a label's or verification's reason)
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+_SIGNED_DECIMAL = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")  # to say what is wrong with one _DECIMAL refused
+_MAX_AMOUNT_SHOWN = f"{MAX_AMOUNT:,.0f}"  # grouped: a run of 12 digits would be masked as an account number
 
 
 class Transaction(NamedTuple):  # a tuple: immutable, and made 6 times faster than a frozen dataclass
@@ -315,15 +317,30 @@ def _amount(obj: dict[str, Any], field: str) -> float:
     value = _required(obj, field)
     if isinstance(value, str):
         if not _DECIMAL.fullmatch(value):
-            raise EventError(field, f"expected a decimal string like '1250.00', found {_shown(value)}")
+            raise EventError(field, _not_decimal(value))
         amount = float(value)
     else:
         amount = _number(value, field)
     if amount <= 0:
         raise EventError(field, f"must be > 0, got {_shown(value)}")
     if amount > MAX_AMOUNT:
-        raise EventError(field, f"must be <= {MAX_AMOUNT:.0f}, got {_shown(value)}")
+        raise EventError(field, f"must be <= {_MAX_AMOUNT_SHOWN}, got {_shown(value)}")
     return amount
+
+
+def _not_decimal(value: str) -> str:
+    """What is wrong with an amount string that is not a plain decimal: the sign, the size, the decimals."""
+    number = _SIGNED_DECIMAL.fullmatch(value)
+    if number is None:
+        return f"expected a decimal string like '1250.00', found {_shown(value)}"
+    sign, whole, decimals = number.groups()
+    if sign == "-" or float(value) == 0:
+        return f"must be > 0, got {_shown(value)}"
+    if len(whole) > 15 or float(value) > MAX_AMOUNT:
+        return f"must be <= {_MAX_AMOUNT_SHOWN}, got {_shown(value)}"
+    if decimals is not None and len(decimals) > 6:
+        return f"has {len(decimals)} decimal places, at most 6: {_shown(value)}"
+    return f"expected a decimal string like '1250.00', found {_shown(value)}"  # a '+': say how it is written
 
 
 def _currency(obj: dict[str, Any], field: str) -> str:

@@ -22,3 +22,22 @@ def kafka_settings() -> Settings:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     return settings
+
+
+def require_topic(settings: Settings, name: str) -> str:
+    """The full name of contract topic `name`; ClickException when it does not exist (no `interceptor topics
+    create` yet, or another INTERCEPTOR_TOPIC_PREFIX): reading it would silently find nothing."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings.kafka_client_config())
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    topic = settings.topic(name)
+    if topic not in existing:
+        raise click.ClickException(
+            f"there is no topic {topic} on {settings.broker}: create the contract's topics with `interceptor topics "
+            f"create`, or check INTERCEPTOR_TOPIC_PREFIX (now {settings.topic_prefix!r})"
+        )
+    return topic

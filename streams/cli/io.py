@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
-from streams.cli.brokers import kafka_settings
+from streams.cli.brokers import kafka_settings, require_topic
+from streams.errors import REASON_CLASSES
 from streams.privacy import redact
+from streams.topics import ensure_topics
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
@@ -35,6 +37,10 @@ def produce(file: Path, topic_name: str, rate: float) -> None:
     from rich.progress import Progress
 
     settings = kafka_settings()
+    # the contract's partition counts, not whatever the broker gives a topic it creates on first use
+    created = ensure_topics(settings)
+    if created:
+        click.echo(f"created topics {', '.join(created)}", err=True)
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]
     start = time.monotonic()
@@ -87,7 +93,7 @@ def tail(topic_name: str, from_beginning: bool, max_messages: int, idle_exit: fl
 
     settings = kafka_settings()
     consumer = KafkaConsumer(
-        settings.topic(topic_name),
+        require_topic(settings, topic_name),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(idle_exit * 1000) if idle_exit else float("inf"),
@@ -113,7 +119,13 @@ def tail(topic_name: str, from_beginning: bool, max_messages: int, idle_exit: fl
     required=True,
     help="Write the original messages here, one per line, to fix and send again with `produce`.",
 )
-@click.option("--reason", "reasons", multiple=True, help="Only these reason classes (repeatable).")
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    type=click.Choice(REASON_CLASSES),
+    help="Only these reason classes (repeatable).",
+)
 @click.option("--idle-exit", type=float, default=3.0, show_default=True, help="Stop after this many idle seconds.")
 def dead_letters(out_path: Path, reasons: tuple[str, ...], idle_exit: float) -> None:
     """Export the original bytes of dead-lettered messages, with their reasons printed to stderr."""
@@ -123,7 +135,7 @@ def dead_letters(out_path: Path, reasons: tuple[str, ...], idle_exit: float) -> 
 
     settings = kafka_settings()
     consumer = KafkaConsumer(
-        settings.topic("dead-letters"),
+        require_topic(settings, "dead-letters"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(idle_exit * 1000),

@@ -21,11 +21,15 @@ def _mix(value: str) -> dict[str, float]:
 
 
 @click.command()
-@click.option("--customers", type=int, default=5000, show_default=True)
-@click.option("--days", type=int, default=7, show_default=True)
+@click.option("--customers", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
-    "--fraud-rate", type=float, default=0.01, show_default=True, help="Share of customers who become victims."
+    "--fraud-rate",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Share of customers who become victims.",
 )
 @click.option(
     "--mix",
@@ -84,7 +88,11 @@ def _produce(settings: Settings, streams: dict[str, list[dict]], rate: float) ->
     from rich.progress import Progress
 
     from streams.cli.io import message_key, send_paced
+    from streams.topics import ensure_topics
 
+    created = ensure_topics(settings)  # the contract's partition counts, not the broker's default
+    if created:
+        click.echo(f"created topics {', '.join(created)}", err=True)
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     with Progress() as progress:
         # calls and labels first: the worker joins transactions with what it already knows

@@ -93,3 +93,33 @@ def test_simulate_streams_the_feed_and_produce_replays_a_file(deployment: Deploy
         len(read_topic(deployment.broker.bootstrap, deployment.topic("calls"), 2 * lines["calls"], timeout=60))
         == 2 * lines["calls"]
     )
+
+
+def test_reading_a_topic_that_does_not_exist_says_so(deployment: Deployment, tmp_path: Path) -> None:
+    """A wrong INTERCEPTOR_TOPIC_PREFIX (or no `topics create` yet) would read nothing and exit 0; producing
+    creates the contract's topics with their partition counts instead of leaving it to the broker."""
+    from click.testing import CliRunner
+    from kafka import KafkaConsumer
+
+    from streams.cli.main import main
+
+    env = {k: v for k, v in deployment.worker_env().items() if k.startswith("INTERCEPTOR_")}
+    runner = CliRunner()
+    for topic, command in (
+        ("decisions", ["tail", "decisions", "--idle-exit", "1"]),
+        ("dead-letters", ["dead-letters", "--out", str(tmp_path / "x.jsonl")]),
+    ):
+        result = runner.invoke(main, command, env=env)
+        assert result.exit_code == 1, result.output
+        assert f"there is no topic {deployment.topic(topic)} on {deployment.broker.bootstrap}" in result.output
+        assert "interceptor topics create" in result.output
+    calls = tmp_path / "calls.jsonl"
+    calls.write_bytes(orjson.dumps({"call_id": "c1", "callee_phone": "+8613800000001"}) + b"\n")
+    result = runner.invoke(main, ["produce", str(calls), "--topic", "calls"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"created topics {deployment.topic('transactions')}, {deployment.topic('calls')}" in result.stderr
+    consumer = KafkaConsumer(bootstrap_servers=deployment.broker.bootstrap)
+    try:  # INTERCEPTOR_PARTITIONS (4), not the broker's default for a topic created on first use
+        assert consumer.partitions_for_topic(deployment.topic("calls")) == {0, 1, 2, 3}
+    finally:
+        consumer.close()

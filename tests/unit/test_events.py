@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import EventError
+from streams.errors import REASON_CLASSES, EventError
 from streams.events import decode_call, decode_label, decode_transaction
 
 TESTDATA = Path(__file__).parent / "testdata" / "transactions"
@@ -18,10 +18,13 @@ BAD_TRANSACTIONS = [
         "invalid_field",
         "field 'payer_account_opened': expected an ISO date like '2024-05-31', found '31/05/2024'",
     ),
-    ("huge_amount", "invalid_field", "field 'amount': must be <= 100000000000, got 1000000000000000.0"),
+    ("huge_amount", "invalid_field", "field 'amount': must be <= 100,000,000,000, got 1000000000000000.0"),
+    ("huge_amount_string", "invalid_field", "field 'amount': must be <= 100,000,000,000, got '********0000'"),
+    ("amount_too_precise", "invalid_field", "field 'amount': has 7 decimal places, at most 6: '5.*******'"),
     ("missing_amount", "missing_field", "field 'amount': is required"),
     ("missing_txn_id", "missing_field", "field 'txn_id': is required"),
     ("negative_amount", "invalid_field", "field 'amount': must be > 0, got -5"),
+    ("negative_amount_string", "invalid_field", "field 'amount': must be > 0, got '-5.00'"),
     ("not_json", "invalid_json", "message is not valid JSON: unexpected end of data"),
     ("not_object", "invalid_json", "expected a JSON object, found an array"),
     ("not_utf8", "invalid_encoding", "message is not valid UTF-8"),
@@ -53,6 +56,15 @@ BAD_TRANSACTIONS = [
     ("unknown_currency", "invalid_field", "field 'currency': expected an ISO 4217 code such as 'CNY', found 'XYZ'"),
     ("zero_amount", "invalid_field", "field 'amount': must be > 0, got 0"),
 ]
+
+
+def test_the_reason_classes_are_the_documented_ones() -> None:
+    """`interceptor dead-letters --reason` offers REASON_CLASSES; docs/events.md lists them for the record."""
+    doc = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    row = next(line for line in doc.splitlines() if line.startswith("| `reason_class` |"))
+    assert [word for word in REASON_CLASSES if f"`{word}`" in row] == list(REASON_CLASSES)
+    assert row.count("`") // 2 - 1 == len(REASON_CLASSES)  # and no other (the field's own name is one pair)
+    assert {reason_class for _, reason_class, _ in BAD_TRANSACTIONS} <= set(REASON_CLASSES)
 
 
 def test_every_fixture_is_in_the_table() -> None:

@@ -278,6 +278,7 @@ def test_dead_letters_export_writes_the_original_and_prints_the_reason_masked(tm
 
     monkeypatch.setattr(kafka, "KafkaConsumer", Consumer)
     monkeypatch.setattr("streams.kafka_security.check_connection", lambda settings: None)  # no broker here
+    monkeypatch.setattr("streams.cli.io.require_topic", lambda settings, name: settings.topic(name))
     out = tmp_path / "rejected.jsonl"
     result = CliRunner().invoke(main, ["dead-letters", "--out", str(out)])
     assert result.exit_code == 0, result.output
