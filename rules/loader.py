@@ -174,10 +174,10 @@ def read_file(path: Path, problems: list[Problem], read_before: int = 0) -> File
         problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc.problem or exc.context}"))
         return contents
     except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
-        line, col = _reader_position(text, exc)
+        line, col = reader_position(text, exc)
         problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc}".splitlines()[0]))
         return contents
-    reader = _Reader(name, problems)
+    reader = NodeReader(name, problems)
     for doc in documents:
         if doc is None:
             continue
@@ -195,11 +195,14 @@ def read_file(path: Path, problems: list[Problem], read_before: int = 0) -> File
             elif value.tag == "tag:yaml.org,2002:null":
                 continue  # `rules:` with nothing under it: a file with no rules yet
             else:
-                reader.problem(value, "schema", f"'rules' must be a list of rules, found {_kind(value)}")
+                reader.problem(value, "schema", f"'rules' must be a list of rules, found {node_kind(value)}")
     return contents
 
 
-class _Reader:
+class NodeReader:
+    """Reads a YAML node tree into typed values, collecting every problem with its position (rule files,
+    rule test files: rules/testing.py)."""
+
     def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
@@ -226,7 +229,7 @@ class _Reader:
 
     def scalar(self, node: yaml.Node, key: str, rule: str | None) -> str | None:
         if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, "wrong_type", f"'{key}' must be text, found {_kind(node)}", rule)
+            self.problem(node, "wrong_type", f"'{key}' must be text, found {node_kind(node)}", rule)
             return None
         return node.value
 
@@ -236,7 +239,7 @@ class _Reader:
                 return float(node.value.replace("_", ""))
             except ValueError:
                 pass
-        found = f"'{node.value}'" if isinstance(node, yaml.ScalarNode) else _kind(node)
+        found = f"'{node.value}'" if isinstance(node, yaml.ScalarNode) else node_kind(node)
         self.problem(node, "wrong_type", f"'{key}' must be a number, found {found}", rule)
         return None
 
@@ -255,7 +258,7 @@ class _Reader:
 
     def header(self, node: yaml.Node) -> HeaderSpec | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "wrong_type", f"'ruleset' must be a mapping, found {_kind(node)}")
+            self.problem(node, "wrong_type", f"'ruleset' must be a mapping, found {node_kind(node)}")
             return None
         values = dict(self.items(node, HEADER_KEYS, None))
         for key in ("version", "thresholds"):
@@ -272,21 +275,22 @@ class _Reader:
 
     def blocks(self, node: yaml.Node) -> BlockPolicy | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "wrong_type", f"'blocks' must map report_payee to true or false, found {_kind(node)}")
+            found = node_kind(node)
+            self.problem(node, "wrong_type", f"'blocks' must map report_payee to true or false, found {found}")
             return None
         values = dict(self.items(node, BLOCK_KEYS, None))
         if "report_payee" not in values:
             return BlockPolicy()
         value = values["report_payee"]
         if not (isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:bool"):
-            found = f"'{value.value}'" if isinstance(value, yaml.ScalarNode) else _kind(value)
+            found = f"'{value.value}'" if isinstance(value, yaml.ScalarNode) else node_kind(value)
             self.problem(value, "wrong_type", f"'blocks.report_payee' must be true or false, found {found}")
             return None
         return BlockPolicy(value.value.lower() in ("true", "yes", "on"))
 
     def holds(self, node: yaml.Node) -> HoldPolicy | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "wrong_type", f"'holds' must map minutes/on_expiry to values, found {_kind(node)}")
+            self.problem(node, "wrong_type", f"'holds' must map minutes/on_expiry to values, found {node_kind(node)}")
             return None
         values = dict(self.items(node, HOLD_KEYS, None))
         default = HoldPolicy()
@@ -309,7 +313,8 @@ class _Reader:
 
     def thresholds(self, node: yaml.Node) -> tuple[float, float, float] | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "wrong_type", f"'thresholds' must map review/hold/block to scores, found {_kind(node)}")
+            found = node_kind(node)
+            self.problem(node, "wrong_type", f"'thresholds' must map review/hold/block to scores, found {found}")
             return None
         values = {k: self.number(v, f"thresholds.{k}", None) for k, v in self.items(node, THRESHOLD_KEYS, None)}
         missing = [k for k in THRESHOLD_KEYS if k not in values]
@@ -331,7 +336,7 @@ class _Reader:
 
     def rule(self, node: yaml.Node) -> RuleSpec | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "wrong_type", f"a rule must be a mapping, found {_kind(node)}")
+            self.problem(node, "wrong_type", f"a rule must be a mapping, found {node_kind(node)}")
             return None
         id_node = next((v for k, v in node.value if getattr(k, "value", None) == "id"), None)
         rule_id = id_node.value if isinstance(id_node, yaml.ScalarNode) else None
@@ -385,7 +390,7 @@ class _Reader:
 
     def tags(self, node: yaml.Node, rule: str | None) -> tuple[str, ...] | None:
         if not isinstance(node, yaml.SequenceNode) or not all(isinstance(t, yaml.ScalarNode) for t in node.value):
-            self.problem(node, "wrong_type", f"'tags' must be a list of words, found {_kind(node)}", rule)
+            self.problem(node, "wrong_type", f"'tags' must be a list of words, found {node_kind(node)}", rule)
             return None
         return tuple(t.value for t in node.value)
 
@@ -397,7 +402,7 @@ def _rule_id(node: yaml.Node) -> str | None:
     return id_node.value if isinstance(id_node, yaml.ScalarNode) else None
 
 
-def _reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
+def reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
     position = getattr(exc, "position", None)
     if not isinstance(position, int):
         return 1, 1
@@ -405,7 +410,7 @@ def _reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
-def _kind(node: yaml.Node) -> str:
+def node_kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):

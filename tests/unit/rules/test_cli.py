@@ -85,17 +85,20 @@ def test_features_lists_the_registry_in_every_format() -> None:
     assert run("features").exit_code == 0
 
 
-def test_malformed_expectations_are_errors_with_the_case_line(tmp_path: Path) -> None:
+def test_malformed_expectations_are_errors_at_their_place(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text('ruleset: {version: "1", thresholds: {review: 1, hold: 2, block: 3}}\nrules: []\n')
     for body, message in [
-        ("    action: hodl\n", "'action' must be one of allow, review, hold, block, found 'hodl'"),
-        ("    fired: big\n", "'fired' must be a list of rule ids, found 'big'"),
-        ("    not_fired: [1]\n", "'not_fired' must be a list of rule ids, found [1]"),
+        (
+            "    action: hodl\n",
+            "4:13: test 'x': 'action' must be one of allow, review, hold, block, found 'hodl' (did you mean 'hold'?)",
+        ),
+        ("    fired: big\n", "4:12: test 'x': 'fired' must be a list of rule ids, found 'big'"),
+        ("    not_fired: [1]\n", "4:17: test 'x': 'not_fired' must be a list of rule ids, found '1'"),
     ]:
         (tmp_path / "r.test.yaml").write_text("tests:\n  - name: x\n    features: {amount: 5}\n" + body)
         result = run("test", str(tmp_path))
         assert result.exit_code == 1
-        assert f"{tmp_path / 'r.test.yaml'}:2: test 'x': {message}" in result.output
+        assert f"{tmp_path / 'r.test.yaml'}:{message}\n" in result.output
 
 
 def test_check_of_a_directory_counts_rules_across_files(tmp_path: Path) -> None:
