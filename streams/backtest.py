@@ -71,15 +71,35 @@ class Truth:
     typology: str | None = None  # an extra field the simulator writes; bank labels may carry it too
 
 
+def read_truth(path: Path) -> tuple[dict[str, Truth], list[str]]:
+    """txn_id -> what the labels say of it (account-level labels do not label a transaction), and the errors of
+    lines that failed (file:line: reason), which label nothing."""
+    truth, errors = _read_truth(path)
+    return truth, [f"{where}: {error}" for where, error in errors]
+
+
 def load_truth(path: Path) -> dict[str, Truth]:
-    """txn_id -> what the labels say of it (account-level labels do not label a transaction)."""
+    """`read_truth` for a labels file that must be valid: raises EventError naming the first bad line."""
+    truth, errors = _read_truth(path)
+    if errors:
+        where, error = errors[0]
+        raise EventError("", f"{where}: {error}", error.reason_class)
+    return truth
+
+
+def _read_truth(path: Path) -> tuple[dict[str, Truth], list[tuple[str, EventError]]]:
     truth = {}
-    for _, line in read_lines(path):
-        label = decode_label(line)
+    errors = []
+    for number, line in read_lines(path):
+        try:
+            label = decode_label(line)
+        except EventError as error:
+            errors.append((f"{path}:{number}", error))
+            continue
         if label.txn_id and label.verdict in ("fraud", "legit"):
             typology = orjson.loads(line).get("typology")
             truth[label.txn_id] = Truth(label.verdict, label.role, typology if isinstance(typology, str) else None)
-    return truth
+    return truth, errors
 
 
 def transaction_context(path: Path, truth: dict[str, Truth]) -> dict[str, TxnContext]:
@@ -169,9 +189,11 @@ def replay(
     on_decision: Callable[[bytes], None],
     on_progress: Callable[[int], None] = lambda n: None,
     verifications: Verifications | None = None,
+    on_invalid: Callable[[str], None] = lambda where: None,
 ) -> Summary:
     """Run a transactions file through the pipeline; each `decisions` record (first decisions and hold
-    outcomes) is handed to `on_decision`. The pipeline should run holds on event time."""
+    outcomes) is handed to `on_decision`, and each transaction the worker would dead-letter to `on_invalid` as
+    "file:line: reason". The pipeline should run holds on event time."""
     summary = Summary()
     pending = verifications or Verifications()
     topic = pipeline.topics.verifications
@@ -182,9 +204,12 @@ def replay(
         summary.holds_opened += len(outcome.holds_opened)
         summary.verifications += sum(outcome.verifications.values())
         pending.calls_about(outcome.holds_opened)
+        kinds = iter(outcome.dead_letter_kinds)  # one per dead-letter message, in the same order
         for message in outcome.messages:
             if message.topic == pipeline.topics.decisions:
                 on_decision(message.value)
+            elif message.topic == pipeline.topics.dead_letters and next(kinds, None) == "transactions":
+                on_invalid(_where(message.value))
 
     def catch_up(until_ms: int) -> None:
         for record in pending.due(until_ms, topic):
@@ -217,3 +242,9 @@ def _event_ms(line: bytes) -> int:
         return parse_time(obj.get("ts")) if isinstance(obj, dict) else 0
     except (orjson.JSONDecodeError, EventError):
         return 0
+
+
+def _where(dead_letter: bytes) -> str:
+    # a transaction's record names its file as the topic and its line number as the offset (`_batches`)
+    record = orjson.loads(dead_letter)
+    return f"{record['topic']}:{record['offset']}: {record['reason']}"

@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
+from click.core import ParameterSource
 
 from streams.features.localtime import DEFAULT_ZONE, parse_zone
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)
+SHOWN_INVALID = 20  # invalid transactions printed one by one; a feed of a million bad lines gets a count after these
+
+
+def _skipped(console: Console, kind: str, where: str) -> None:
+    # never wrapped by rich: "file:line: reason" stays one line to grep for in a log and to copy
+    console.print(f"[yellow]skipped {kind}[/] {where}", highlight=False, soft_wrap=True)
 
 
 def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
     try:
         return parse_zone(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        # name where the value came from (click's own hint names the option and the variable, whichever it was)
+        if ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT:
+            raise click.BadParameter(str(exc), param_hint=f"environment variable {param.envvar}") from None
+        raise click.BadParameter(str(exc), param_hint="'--timezone'") from None
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Fail before the replay, not after it, when an output cannot be written where it is asked for."""
+    if value is None:
+        return None
+    folder = value.parent
+    if not folder.exists():
+        raise click.BadParameter(f"directory '{folder}' does not exist")
+    if not folder.is_dir():
+        raise click.BadParameter(f"'{folder}' is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"directory '{folder}' is not writable")
+    return value
 
 
 @click.command()
@@ -40,19 +71,14 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
 )
 @click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), help="Ruleset (default: shipped).")
 @click.option(
-    "--out",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the decisions, JSON lines.",
+    "--out", "out_path", type=_OUTPUT, callback=_output, required=True, help="Where to write the decisions, JSON lines."
 )
-@click.option(
-    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write report JSON here."
-)
+@click.option("--report", "report_path", type=_OUTPUT, callback=_output, help="Write report JSON here.")
 @click.option(
     "--html",
     "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_OUTPUT,
+    callback=_output,
     help="Write a human report (HTML, with the curve as PNG next to it).",
 )
 @click.option("--batch-size", type=int, default=Settings().batch_max, show_default=True, help="Transactions per batch.")
@@ -60,11 +86,12 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
     "--timezone",
     "zone",
     envvar="INTERCEPTOR_TIMEZONE",
+    show_envvar=True,
     default=DEFAULT_ZONE,
     show_default=True,
     callback=_zone,
     help="The bank's time zone for the hour and night features, as the worker's INTERCEPTOR_TIMEZONE (which "
-    "sets it here too): an IANA name (Europe/London) or an offset from UTC.",
+    "sets it here too, unless --timezone is given): an IANA name (Europe/London) or an offset from UTC.",
 )
 def backtest(
     transactions_path: Path,
@@ -83,18 +110,21 @@ def backtest(
     from rich.console import Console
     from rich.progress import Progress
 
+    from rules.errors import RuleError
+    from rules.ruleset import default_ruleset_path
     from streams.backtest import (
+        Truth,
         Verifications,
         bank_customers,
         load_calls,
-        load_truth,
         load_verifications,
+        read_truth,
         replay,
         transaction_context,
     )
     from streams.features.engine import FeatureConfig, FeatureEngine
     from streams.pipeline import TransactionPipeline
-    from streams.quality import measure
+    from streams.quality import INTERCEPTED, measure
     from streams.scorer import load_scorer
     from streams.simulator.callcentre import CallCentre
     from streams.views import print_report
@@ -102,13 +132,21 @@ def backtest(
     if call_centre and not labels_path:
         raise click.UsageError("--call-centre answers from the ground truth: give --labels too")
     console = Console(stderr=True)
-    pipeline = TransactionPipeline(
-        load_scorer(rules_path), hold_clock="event", engine=FeatureEngine(FeatureConfig(zone=zone))
-    )
+    try:
+        scorer = load_scorer(rules_path)
+    except RuleError as exc:  # as `interceptor rules check` prints it: every problem with its place
+        click.echo(str(exc), err=True)
+        click.echo(f"FAILED: {len(exc.problems)} problem(s) in {rules_path or default_ruleset_path()}", err=True)
+        sys.exit(1)
+    pipeline = TransactionPipeline(scorer, hold_clock="event", engine=FeatureEngine(FeatureConfig(zone=zone)))
     if calls_path:
         for error in load_calls(pipeline, calls_path):
-            console.print(f"[yellow]skipped call[/] {error}")
-    truth = load_truth(labels_path) if labels_path else {}
+            _skipped(console, "call", error)
+    truth: dict[str, Truth] = {}
+    if labels_path:
+        truth, label_errors = read_truth(labels_path)
+        for error in label_errors:
+            _skipped(console, "label", error)
     verifications = Verifications(CallCentre() if call_centre else None, truth)
     if call_centre:
         # a bank calls only its own customers: the accounts the feed sends an opening date with
@@ -117,7 +155,7 @@ def backtest(
             console.print("[yellow]no account opening dates in the feed: the call centre calls nobody[/]")
     if verifications_path:
         for error in load_verifications(verifications_path, verifications):
-            console.print(f"[yellow]skipped verification[/] {error}")
+            _skipped(console, "verification", error)
     with transactions_path.open("rb") as f:
         total = sum(1 for line in f if line.strip())
     decisions: list[dict] = []
@@ -128,13 +166,26 @@ def backtest(
             out.write(record + b"\n")
             decisions.append(orjson.loads(record))
 
+        invalid = 0
+
+        def skipped(where: str) -> None:
+            nonlocal invalid
+            invalid += 1
+            if invalid <= SHOWN_INVALID:
+                _skipped(console, "transaction", where)
+
         summary = replay(
-            pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n), verifications
+            pipeline, transactions_path, batch_size, keep, lambda n: progress.advance(task, n), verifications, skipped
         )
+    if invalid > SHOWN_INVALID:
+        console.print(f"[yellow]skipped {invalid - SHOWN_INVALID:,} more invalid transactions[/] ({invalid:,} in all)")
     verdicts = {txn_id: t.verdict for txn_id, t in truth.items()}
     quality = measure(decisions, verdicts, transaction_context(transactions_path, truth) if truth else None)
     report = quality.report()
     report["dead_letters"] = summary.dead_letters
+    if truth:  # the counts behind legit_intercepted_share, for the console summary
+        report["legit_transactions"] = quality.transactions - quality.fraud
+        report["legit_intercepted"] = sum(quality.legit_flagged[INTERCEPTED:])
     report["ruleset"] = pipeline.scorer.version
     if call_centre and report.get("holds"):
         report["holds"]["payer_not_a_customer"] = verifications.not_called  # holds nobody was called about
