@@ -53,7 +53,7 @@ class ReloadGuard:
             return None
         report = compare(running, candidate, self.recent.rows())
         if report.changed_share <= self.max_changed_share:
-            log.info("reload guard: %s %s", candidate.version, report.describe())
+            log.info("reload guard: %s: %s", candidate.version, report.describe())
             return None
         why = (
             f"ruleset {candidate.version}: {report.describe()}, more than the allowed "

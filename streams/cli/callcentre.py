@@ -90,10 +90,12 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
                             now_ms, now_ms, now_ms, (), "release", event["ruleset"])  # fmt: skip
                 if payer not in customers:
                     strangers += 1  # another bank's customer: nobody calls them, the hold runs to its deadline
+                    click.echo(f"hold on {hold.txn_id}: the payer banks elsewhere, not called", err=True)
                     continue
                 answer = model.answer(hold, fraud=event["txn_id"] in fraud)
                 if answer is None:
                     unanswered += 1
+                    click.echo(f"hold on {hold.txn_id}: called, no answer", err=True)
                     continue
                 wait_s = (answer.ts_ms - now_ms) / 1000 / speed
                 value = encode_verification(replace(answer, ts_ms=int(time.time() * 1000 + wait_s * 1000)))
@@ -102,6 +104,8 @@ def call_centre(speed: float, seed: int, idle_exit: float) -> None:
                 _, key, value = heapq.heappop(due)
                 producer.send(settings.topic("verifications"), key=key, value=value)
                 answered += 1
+                said = orjson.loads(value)  # txn ids and outcomes only: no account is printed
+                click.echo(f"hold on {said['txn_id']}: the customer answered {said['outcome']}", err=True)
                 last_activity = time.monotonic()
             if idle_exit and not calls and not due and time.monotonic() - last_activity > idle_exit:
                 break

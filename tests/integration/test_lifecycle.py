@@ -154,6 +154,13 @@ def test_the_simulated_call_centre_answers_holds_live(deployment: Deployment) ->
     _, outcomes = kinds(deployment, len(feed.transactions) + 1)
     causes = {(k in fraud, o[0]["cause"]) for k, o in outcomes.items()}
     assert set(outcomes) <= held
+    # it says what it did with each hold as it goes (txn ids only)
+    answered = {
+        line.split(":")[0].removeprefix("hold on ")
+        for line in centre.stderr.splitlines()
+        if "customer answered" in line
+    }
+    assert set(outcomes) <= answered <= held
     assert (True, "fraud_reported") in causes and (False, "confirmed") in causes
     assert (False, "fraud_reported") not in causes  # honest customers never report a scam
 
