@@ -9,6 +9,8 @@ import click
 
 from streams.cli.brokers import kafka_settings
 
+SMALL_BACKLOG = 50_000  # below it, the first and last batches weigh on the throughput figure
+
 
 @click.command()
 @click.option("--transactions", "n", type=int, default=100_000, show_default=True, help="Backlog size.")
@@ -44,4 +46,6 @@ def bench(n: int, rate: float, seconds: float, skip_throughput: bool) -> None:
     for name, value in latency.items():
         table.add_row(f"latency {name} at {rate:,.0f} tx/s (ms)", f"{value:,.1f}", "<= 20" if name == "p99" else "")
     console.print(table)
+    if not skip_throughput and n < SMALL_BACKLOG:
+        console.print(f"[yellow]a backlog of {n:,} is too small to measure throughput: use {SMALL_BACKLOG:,} or more")
     console.print(f"worker logs in {workdir}")
