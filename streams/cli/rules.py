@@ -36,6 +36,9 @@ def check(path: Path | None) -> None:
         sys.exit(1)
     shadow = sum(r.shadow for r in ruleset.rules)
     click.echo(f"OK: {len(ruleset.rules)} rules ({shadow} shadow), version {ruleset.version}, {path}")
+    if shadow == len(ruleset.rules):
+        what = "no rules" if not ruleset.rules else "only shadow rules"
+        click.echo(f"warning: {what}: a worker with this ruleset allows every transaction", err=True)
 
 
 @rules.command("test")

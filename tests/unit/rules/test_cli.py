@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rules.features import REGISTRY
@@ -114,3 +115,20 @@ def test_check_of_a_directory_counts_rules_across_files(tmp_path: Path) -> None:
 def test_unknown_option_is_a_usage_error() -> None:
     assert run("features", "--format", "html").exit_code == 2
     assert run("check", "--nope").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("rules", "what"),
+    [
+        ("rules: []\n", "no rules"),
+        ("rules:\n  - {id: b, description: d, when: night, score: 1, mode: shadow}\n", "only shadow rules"),
+    ],
+)
+def test_check_warns_that_a_ruleset_without_active_rules_allows_everything(
+    tmp_path: Path, rules: str, what: str
+) -> None:
+    (tmp_path / "header.yaml").write_text('ruleset: {version: "v9", thresholds: {review: 1, hold: 2, block: 3}}\n')
+    (tmp_path / "rules.yaml").write_text(rules)
+    result = run("check", str(tmp_path))
+    assert result.exit_code == 0, result.output  # valid: a bank may deploy the rules later
+    assert f"warning: {what}: a worker with this ruleset allows every transaction" in result.stderr
