@@ -106,9 +106,9 @@ async def _check_connection(settings: Settings, timeout_s: float) -> None:
     who = f"user {settings.sasl_username!r} with {settings.sasl_mechanism}"
     problems = []
     for server in servers:
-        host, _, port = server.rpartition(":")
+        host, _, port = server.rpartition(":")  # Settings.bootstrap_servers gives every server its port
         try:
-            await _ask_for_metadata(host, int(port), timeout_s, config)
+            await _ask_for_metadata(host.strip("[]"), int(port), timeout_s, config)
             return
         except SaslAuthenticationFailed as exc:
             # the same credentials go to every broker: no point asking the next one

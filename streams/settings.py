@@ -5,7 +5,11 @@ Every setting is an `INTERCEPTOR_*` environment variable; `interceptor worker --
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,15 +29,28 @@ class Secret(str):
 class Settings:
     """Settings of one worker process. Defaults suit a laptop with a local broker."""
 
-    broker: str = field(default="127.0.0.1:9092", metadata={"doc": "Kafka bootstrap servers, comma separated"})
-    app_id: str = field(default="fraud-interceptor", metadata={"doc": "Consumer group and Faust app id"})
-    topic_prefix: str = field(default="", metadata={"doc": "Prefix for every topic name (e.g. 'bank1.')"})
+    broker: str = field(
+        default="127.0.0.1:9092",
+        metadata={"doc": "Kafka bootstrap servers, host:port, comma separated (port 9092 if none, as Kafka's clients)"},
+    )
+    app_id: str = field(
+        default="fraud-interceptor",
+        metadata={"doc": "Consumer group and Faust app id; also names the worker's files in the data dir"},
+    )
+    topic_prefix: str = field(
+        default="", metadata={"doc": "Prefix for every topic name (e.g. 'bank1.'): letters, digits, '.', '_', '-'"}
+    )
     partitions: int = field(default=4, metadata={"doc": "Partitions of the topics the worker creates"})
     rules_path: str = field(default="", metadata={"doc": "Ruleset file or directory ('' = the default ruleset)"})
-    rules_poll_s: float = field(default=2.0, metadata={"doc": "How often to check the rules path for changes (s)"})
+    rules_poll_s: float = field(
+        default=2.0, metadata={"doc": "How often to check the rules path for changes (seconds, > 0)"}
+    )
     session_timeout_s: float = field(
         default=60.0,
-        metadata={"doc": "Consumer-group session (s): how long a crashed worker's partitions wait for another worker"},
+        metadata={
+            "doc": "Consumer-group session (seconds, >= 6): how long a crashed worker's partitions wait for another "
+            "worker"
+        },
     )
     reload_guard: str = field(
         default="refuse",
@@ -42,7 +59,12 @@ class Settings:
     reload_max_changed_share: float = field(
         default=0.01, metadata={"doc": "Share of recent transactions a reload may change the action of"}
     )
-    data_dir: str = field(default="./data", metadata={"doc": "Folder for the worker's local state"})
+    data_dir: str = field(
+        default="./data",
+        metadata={
+            "doc": "Folder for the worker's local state (created if missing); one worker per data dir and app id"
+        },
+    )
     checkpoint_interval_s: float = field(
         default=10.0, metadata={"doc": "Seconds between state checkpoints in the data dir (0 = no checkpoints)"}
     )
@@ -60,13 +82,15 @@ class Settings:
             "saving time included) or an offset from UTC (+08:00)"
         },
     )
-    metrics_port: int = field(default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint (0 = off)"})
+    metrics_port: int = field(
+        default=9464, metadata={"doc": "Port of the Prometheus /metrics endpoint, 1-65535 (0 = off)"}
+    )
     metrics_enabled: bool = field(default=True, metadata={"doc": "Count metrics at all (false only to benchmark)"})
     batch_max: int = field(default=1000, metadata={"doc": "Most transactions scored in one kernel call"})
     batch_within_s: float = field(
-        default=0.2, metadata={"doc": "Longest wait for a fetch while the input topics are quiet (seconds)"}
+        default=0.2, metadata={"doc": "Longest wait for a fetch while the input topics are quiet (seconds, > 0)"}
     )
-    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error"})
+    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error or critical"})
     security_protocol: str = field(default="PLAINTEXT", metadata={"doc": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"})
     sasl_mechanism: str = field(default="", metadata={"doc": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"})
     sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
@@ -86,8 +110,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from `INTERCEPTOR_<NAME>` variables; unknown values raise SettingsError."""
+        """Build settings from `INTERCEPTOR_<NAME>` variables; unknown values raise SettingsError. An
+        `INTERCEPTOR_*` variable that is no setting (a misspelling) is named in a warning on stderr, once."""
         env = os.environ if env is None else env
+        for warning in unknown_variables(env):
+            if warning not in _WARNED:
+                _WARNED.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(_env_name(f.name))
@@ -99,29 +128,80 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.partitions < 1:
-            raise SettingsError(f"{_env_name('partitions')} must be >= 1, got {self.partitions}")
-        if self.batch_max < 1:
-            raise SettingsError(f"{_env_name('batch_max')} must be >= 1, got {self.batch_max}")
-        if self.decision_log_size < 2:
-            raise SettingsError(f"{_env_name('decision_log_size')} must be >= 2, got {self.decision_log_size}")
+        for name, least in (("partitions", 1), ("batch_max", 1), ("decision_log_size", 2)):
+            if getattr(self, name) < least:
+                raise SettingsError(f"{_env_name(name)} must be >= {least}, got {getattr(self, name)}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(
+                f"{_env_name('metrics_port')} must be a port number, 1 to 65535 (or 0 = no /metrics endpoint), "
+                f"got {self.metrics_port}"
+            )
+        if self.session_timeout_s < 6:
+            raise SettingsError(f"{_env_name('session_timeout_s')} must be >= 6 seconds, got {self.session_timeout_s}")
+        if self.checkpoint_interval_s < 0:
+            raise SettingsError(
+                f"{_env_name('checkpoint_interval_s')} must be >= 0 seconds (0 = no checkpoints), "
+                f"got {self.checkpoint_interval_s}"
+            )
+        for name in ("rules_poll_s", "batch_within_s"):  # 0 would make the worker poll without pause
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_env_name(name)} must be > 0 seconds, got {getattr(self, name)}")
+        if not 0 <= self.reload_max_changed_share <= 1:
+            raise SettingsError(
+                f"{_env_name('reload_max_changed_share')} must be between 0 and 1, got {self.reload_max_changed_share}"
+            )
+        self._validate_broker()
+        if not self.app_id or "/" in self.app_id or self.app_id in (".", ".."):
+            raise SettingsError(
+                f"{_env_name('app_id')} must be a name without '/' (it names files in the data dir), "
+                f"got {self.app_id!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9._-]*", self.topic_prefix):
+            raise SettingsError(
+                f"{_env_name('topic_prefix')} may hold only letters, digits, '.', '_' and '-' (Kafka's topic names), "
+                f"got {self.topic_prefix!r}"
+            )
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(
+                f"{_env_name('log_level')} must be debug, info, warning, error or critical, got {self.log_level!r}"
+            )
         try:
             parse_zone(self.timezone)
         except ValueError as exc:
             raise SettingsError(f"{_env_name('timezone')}: {exc}") from None
         if self.security_protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(f"{_env_name('security_protocol')}: unknown protocol {self.security_protocol!r}")
-        if self.session_timeout_s < 6:
-            raise SettingsError(f"{_env_name('session_timeout_s')} must be >= 6 seconds, got {self.session_timeout_s}")
         if self.reload_guard not in {"refuse", "warn", "off"}:
             raise SettingsError(f"{_env_name('reload_guard')} must be refuse, warn or off, got {self.reload_guard!r}")
-        if not 0 <= self.reload_max_changed_share <= 1:
-            raise SettingsError(
-                f"{_env_name('reload_max_changed_share')} must be between 0 and 1, got {self.reload_max_changed_share}"
-            )
         if self.rules_path and not Path(self.rules_path).exists():
             raise SettingsError(f"{_env_name('rules_path')}: no such file or directory: {self.rules_path}")
+        self._validate_data_dir()
         self._validate_tls()
+
+    def _validate_broker(self) -> None:
+        servers = [s.strip() for s in self.broker.split(",")]
+        if not any(servers):
+            raise SettingsError(
+                f"{_env_name('broker')} must name at least one broker as host:port, got {self.broker!r}"
+            )
+        for server in servers:
+            try:
+                _split_server(server)
+            except ValueError as exc:
+                raise SettingsError(f"{_env_name('broker')}: {exc}") from None
+
+    def _validate_data_dir(self) -> None:
+        """The data dir is a folder, or one can be made there: not a file, nor below one. (Whether this user may
+        write there is the worker's to find out when it makes the folder: the other commands need no data dir.)"""
+        folder = Path(self.data_dir or ".")
+        where = f"{_env_name('data_dir')}={self.data_dir}"
+        if folder.exists() and not folder.is_dir():
+            raise SettingsError(f"{where} is a file, not a directory: point it at a directory for the worker's state")
+        parent = folder.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise SettingsError(f"{where}: cannot create the directory, {parent} is a file")
 
     def _validate_tls(self) -> None:
         tls_set = [_env_name(name) for name in TLS_SETTINGS if getattr(self, name)]
@@ -148,7 +228,17 @@ class Settings:
 
     @property
     def bootstrap_servers(self) -> list[str]:
-        return [s.strip().removeprefix("kafka://") for s in self.broker.split(",") if s.strip()]
+        """`host:port` of each broker in INTERCEPTOR_BROKER, with Kafka's port 9092 where none is given."""
+        servers = []
+        for server in self.broker.split(","):
+            if server.strip():
+                try:
+                    host, port = _split_server(server)
+                except ValueError:  # not validated (Settings(...) built directly): left to the clients to refuse
+                    servers.append(server.strip().removeprefix("kafka://"))
+                    continue
+                servers.append(f"{host}:{port}")
+        return servers
 
     def kafka_client_config(self) -> dict[str, object]:
         """Keyword arguments for kafka-python / aiokafka clients (bootstrap, security)."""
@@ -182,6 +272,55 @@ class Settings:
 
 
 TLS_SETTINGS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password")
+DEFAULT_KAFKA_PORT = 9092  # what kafka-python, aiokafka and librdkafka use when a bootstrap server has no port
+LOG_LEVELS = frozenset({"debug", "info", "warning", "warn", "error", "critical"})  # the names logging knows
+# INTERCEPTOR_* variables read elsewhere, not settings of the worker: no warning for them
+OTHER_VARIABLES = frozenset({"INTERCEPTOR_TEST_BROKER"})  # tests/integration/conftest.py: the broker tests use
+_WARNED: set[str] = set()  # warnings already printed by this process
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each `INTERCEPTOR_*` variable in `env` that is no setting, with the closest setting's name.
+
+    >>> unknown_variables({"INTERCEPTOR_BROKERS": "k1:9092", "INTERCEPTOR_TEST_BROKER": "k1:9092"})
+    ['INTERCEPTOR_BROKERS is not a setting and is ignored; did you mean INTERCEPTOR_BROKER?']
+    """
+    known = {f.name.upper() for f in fields(Settings)}
+    warnings = []
+    for variable in sorted(env):
+        name = variable.removeprefix("INTERCEPTOR_")
+        if name == variable or name in known or variable in OTHER_VARIABLES:
+            continue
+        # compared without the shared prefix, which would make every name look close
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {_env_name(close[0])}?" if close else "`interceptor worker --help` lists the settings"
+        warnings.append(f"{variable} is not a setting and is ignored; {hint}")
+    return warnings
+
+
+def _split_server(server: str) -> tuple[str, int]:
+    """`host`, `host:port`, `[ipv6]` or `[ipv6]:port` (a `kafka://` in front is allowed) -> (host, port)."""
+    text = server.strip().removeprefix("kafka://")
+    if "://" in text:
+        raise ValueError(f"{server.strip()!r} is not host:port (only kafka:// may come before it)")
+    if text.startswith("["):
+        host, bracket, rest = text.partition("]")
+        host += bracket
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{server.strip()!r} is not [IPv6 address]:port")
+        port = rest[1:] if rest else None
+    elif text.count(":") > 1:
+        raise ValueError(f"{server.strip()!r}: an IPv6 address goes in brackets, as in [::1]:9092")
+    else:
+        host, colon, port_text = text.partition(":")
+        port = port_text if colon else None
+    if not host or host == "[]" or any(c in host for c in "/@ "):
+        raise ValueError(f"{server.strip()!r} is not host:port")
+    if port is None:
+        return host, DEFAULT_KAFKA_PORT
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{server.strip()!r} is not host:port, the port must be a number from 1 to 65535")
+    return host, int(port)
 
 
 def _env_name(name: str) -> str:
@@ -189,13 +328,19 @@ def _env_name(name: str) -> str:
 
 
 def _convert(name: str, raw: str, kind: type) -> object:
-    try:
-        if kind is int:
+    if kind is int:
+        try:
             return int(raw)
-        if kind is float:
-            return float(raw)
-    except ValueError:
-        raise SettingsError(f"{_env_name(name)} must be a {kind.__name__}, got {raw!r}") from None
+        except ValueError:
+            raise SettingsError(f"{_env_name(name)} must be an integer, got {raw!r}") from None
+    if kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingsError(f"{_env_name(name)} must be a number, got {raw!r}") from None
+        if not math.isfinite(number):
+            raise SettingsError(f"{_env_name(name)} must be a finite number, got {raw!r}")
+        return number
     if kind is bool:
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

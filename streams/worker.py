@@ -12,7 +12,9 @@ from rules.features import REGISTRY
 from rules.ruleset import CompiledRuleset, default_ruleset_path, load_ruleset
 from streams.app import build_app
 from streams.canary import RecentTraffic
+from streams.datadir import DataDirLock
 from streams.dedup import DecisionLog
+from streams.errors import SettingsError
 from streams.features.engine import FeatureConfig, FeatureEngine
 from streams.features.localtime import parse_zone
 from streams.health import Health, serve
@@ -33,8 +35,11 @@ def run_worker(settings: Settings) -> None:
     """Start the worker and block until it stops. Raises RuleError if the ruleset is invalid at start."""
     from faust.worker import Worker
 
+    DataDirLock(settings.data_dir, settings.app_id)  # held until the process ends (its descriptor stays open)
     rules_path = Path(settings.rules_path) if settings.rules_path else default_ruleset_path()
     ruleset = load_ruleset(rules_path)
+    # logging is not set up until Faust's worker starts, so say it on stderr (a reload logs the same words)
+    print(f"ruleset {ruleset.version} loaded from {rules_path}", file=sys.stderr)
     metrics = Metrics(CollectorRegistry())
     metrics.up_since.set_to_current_time()
     features = FeatureConfig(zone=parse_zone(settings.timezone))
@@ -50,7 +55,6 @@ def run_worker(settings: Settings) -> None:
         pipeline.decision_log = restored.decision_log
         pipeline.decision_log.resize(settings.decision_log_size)
         taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.taken_at))
-        # logging is not set up until Faust's worker starts, so say it on stderr
         print(
             f"state restored from the checkpoint of {taken}: {len(restored.engine.store)} accounts, "
             f"{len(restored.decision_log)} remembered decisions",
@@ -69,6 +73,13 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings)
     health = Health()
     if settings.metrics_port:
-        serve(settings.metrics_port, metrics.registry, health)
+        try:
+            serve(settings.metrics_port, metrics.registry, health)
+        except OSError as exc:  # another worker on this host with the same environment, most often
+            raise SettingsError(
+                f"INTERCEPTOR_METRICS_PORT={settings.metrics_port}: cannot serve /metrics on port "
+                f"{settings.metrics_port}: {exc.strerror or exc} (another worker on this host? give each worker "
+                "its own port, or 0 for none)"
+            ) from None
     app = build_app(settings, pipeline, metrics, watcher, state_positions, health)
     Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

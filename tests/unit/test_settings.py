@@ -28,15 +28,135 @@ def test_settings_come_from_the_environment_and_build_the_client_config() -> Non
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"INTERCEPTOR_PARTITIONS": "four"}, "INTERCEPTOR_PARTITIONS must be a int, got 'four'"),
+        ({"INTERCEPTOR_PARTITIONS": "four"}, "INTERCEPTOR_PARTITIONS must be an integer, got 'four'"),
+        ({"INTERCEPTOR_METRICS_PORT": "9464.5"}, "INTERCEPTOR_METRICS_PORT must be an integer, got '9464.5'"),
+        ({"INTERCEPTOR_SESSION_TIMEOUT_S": "a minute"}, "INTERCEPTOR_SESSION_TIMEOUT_S must be a number, got 'a minute'"),
+        ({"INTERCEPTOR_SESSION_TIMEOUT_S": "nan"}, "INTERCEPTOR_SESSION_TIMEOUT_S must be a finite number, got 'nan'"),
+        ({"INTERCEPTOR_RULES_POLL_S": "inf"}, "INTERCEPTOR_RULES_POLL_S must be a finite number, got 'inf'"),
         ({"INTERCEPTOR_PARTITIONS": "0"}, "INTERCEPTOR_PARTITIONS must be >= 1, got 0"),
         ({"INTERCEPTOR_RULES_PATH": "/nonexistent/rules"}, "no such file or directory: /nonexistent/rules"),
         ({"INTERCEPTOR_METRICS_ENABLED": "maybe"}, "INTERCEPTOR_METRICS_ENABLED must be true or false, got 'maybe'"),
+        ({"INTERCEPTOR_METRICS_PORT": "99999"}, "INTERCEPTOR_METRICS_PORT must be a port number, 1 to 65535 (or 0 = no /metrics endpoint), got 99999"),
+        ({"INTERCEPTOR_METRICS_PORT": "-1"}, "INTERCEPTOR_METRICS_PORT must be a port number, 1 to 65535 (or 0 = no /metrics endpoint), got -1"),
+        ({"INTERCEPTOR_LOG_LEVEL": "verbose"}, "INTERCEPTOR_LOG_LEVEL must be debug, info, warning, error or critical, got 'verbose'"),
+        ({"INTERCEPTOR_CHECKPOINT_INTERVAL_S": "-1"}, "INTERCEPTOR_CHECKPOINT_INTERVAL_S must be >= 0 seconds (0 = no checkpoints), got -1.0"),
+        ({"INTERCEPTOR_RULES_POLL_S": "0"}, "INTERCEPTOR_RULES_POLL_S must be > 0 seconds, got 0.0"),
+        ({"INTERCEPTOR_BATCH_WITHIN_S": "-0.5"}, "INTERCEPTOR_BATCH_WITHIN_S must be > 0 seconds, got -0.5"),
+        ({"INTERCEPTOR_SESSION_TIMEOUT_S": "5"}, "INTERCEPTOR_SESSION_TIMEOUT_S must be >= 6 seconds, got 5.0"),
+        ({"INTERCEPTOR_DECISION_LOG_SIZE": "1"}, "INTERCEPTOR_DECISION_LOG_SIZE must be >= 2, got 1"),
+        ({"INTERCEPTOR_BATCH_MAX": "0"}, "INTERCEPTOR_BATCH_MAX must be >= 1, got 0"),
+        ({"INTERCEPTOR_RELOAD_MAX_CHANGED_SHARE": "2"}, "INTERCEPTOR_RELOAD_MAX_CHANGED_SHARE must be between 0 and 1, got 2.0"),
+        ({"INTERCEPTOR_APP_ID": ""}, "INTERCEPTOR_APP_ID must be a name without '/' (it names files in the data dir), got ''"),
+        ({"INTERCEPTOR_APP_ID": "bank/1"}, "INTERCEPTOR_APP_ID must be a name without '/'"),
+        ({"INTERCEPTOR_TOPIC_PREFIX": "bank 1/"}, "INTERCEPTOR_TOPIC_PREFIX may hold only letters, digits, '.', '_' and '-' (Kafka's topic names), got 'bank 1/'"),
+        ({"INTERCEPTOR_BROKER": " , "}, "INTERCEPTOR_BROKER must name at least one broker as host:port, got ' , '"),
+        ({"INTERCEPTOR_BROKER": "k1:9092,k2:kafka"}, "INTERCEPTOR_BROKER: 'k2:kafka' is not host:port, the port must be a number from 1 to 65535"),
+        ({"INTERCEPTOR_BROKER": "k1:99999"}, "INTERCEPTOR_BROKER: 'k1:99999' is not host:port, the port must be a number from 1 to 65535"),
+        ({"INTERCEPTOR_BROKER": ":9092"}, "INTERCEPTOR_BROKER: ':9092' is not host:port"),
+        ({"INTERCEPTOR_BROKER": "http://k1:9092"}, "INTERCEPTOR_BROKER: 'http://k1:9092' is not host:port (only kafka:// may come before it)"),
+        ({"INTERCEPTOR_BROKER": "::1"}, "INTERCEPTOR_BROKER: '::1': an IPv6 address goes in brackets, as in [::1]:9092"),
     ],
-)
+)  # fmt: skip
 def test_bad_settings_say_which_variable(env: dict[str, str], message: str) -> None:
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(SettingsError) as raised:
         Settings.from_env(env)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "critical"])
+def test_log_levels_are_the_ones_logging_knows(level: str) -> None:
+    import logging.config
+
+    from mode.utils.logging import level_name
+
+    assert Settings.from_env({"INTERCEPTOR_LOG_LEVEL": level}).log_level == level
+    # what the worker does with it (mode.utils.logging.setup_logging): "verbose" failed here with a traceback
+    handler = {"class": "logging.NullHandler", "level": level_name(level)}
+    logging.config.dictConfig({"version": 1, "incremental": False, "handlers": {"h": handler}})
+
+
+def test_a_broker_without_a_port_gets_kafkas_port_as_in_the_kafka_clients() -> None:
+    s = Settings.from_env({"INTERCEPTOR_BROKER": "localhost, kafka://k2:9093,[::1],[::1]:9094"})
+    assert s.bootstrap_servers == ["localhost:9092", "k2:9093", "[::1]:9092", "[::1]:9094"]
+    assert s.kafka_client_config()["bootstrap_servers"] == s.bootstrap_servers
+    assert s.faust_broker_url() == "kafka://localhost:9092;kafka://k2:9093;kafka://[::1]:9092;kafka://[::1]:9094"
+
+
+def test_the_connection_check_reads_a_broker_given_without_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    import streams.kafka_security
+    from streams.errors import BrokerConnectionError
+
+    asked = []
+
+    async def ask_for_metadata(host: str, port: int, timeout_s: float, config: dict[str, object]) -> None:
+        asked.append((host, port))
+        raise OSError("refused")  # the next broker is asked
+
+    monkeypatch.setattr(streams.kafka_security, "_ask_for_metadata", ask_for_metadata)
+    settings = Settings.from_env({"INTERCEPTOR_BROKER": "localhost,[::1]:9093"})
+    # was ValueError: invalid literal for int() with base 10: 'localhost'
+    with pytest.raises(BrokerConnectionError, match=r"localhost:9092: OSError: refused; \[::1\]:9093: OSError"):
+        streams.kafka_security.check_connection(settings, timeout_s=1)
+    assert asked == [("localhost", 9092), ("::1", 9093)]
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("")
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"INTERCEPTOR_DATA_DIR": str(tmp_path / "state")})
+    assert str(raised.value) == (
+        f"INTERCEPTOR_DATA_DIR={tmp_path / 'state'} is a file, not a directory: point it at a directory for the "
+        "worker's state"
+    )
+    with pytest.raises(SettingsError, match=r"cannot create the directory, .*/state is a file"):
+        Settings.from_env({"INTERCEPTOR_DATA_DIR": str(tmp_path / "state" / "w1")})
+
+
+def test_a_data_dir_is_an_existing_directory_or_one_that_can_be_made(tmp_path: Path) -> None:
+    assert Settings.from_env({"INTERCEPTOR_DATA_DIR": str(tmp_path)}).data_dir == str(tmp_path)
+    assert Settings.from_env({"INTERCEPTOR_DATA_DIR": str(tmp_path / "a" / "b")}).data_dir == str(tmp_path / "a" / "b")
+    assert not (tmp_path / "a").exists()  # made by the worker at start, not by reading the settings
+
+
+def test_a_misspelled_variable_is_named_with_the_setting_it_resembles(capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.settings import unknown_variables
+
+    env = {
+        "INTERCEPTOR_CHEKPOINT_INTERVAL_S": "5",
+        "INTERCEPTOR_SOMETHING_ELSE": "1",
+        "INTERCEPTOR_TEST_BROKER": "k1:9092",  # read by tests/integration/conftest.py, not a setting
+        "INTERCEPTOR_BROKER": "k1:9092",
+        "KAFKA_PORT": "9092",
+    }
+    assert unknown_variables(env) == [
+        "INTERCEPTOR_CHEKPOINT_INTERVAL_S is not a setting and is ignored; did you mean "
+        "INTERCEPTOR_CHECKPOINT_INTERVAL_S?",
+        "INTERCEPTOR_SOMETHING_ELSE is not a setting and is ignored; `interceptor worker --help` lists the settings",
+    ]
+    # a warning, not an error: the settings are read, and the misspelled one keeps its default
+    settings = Settings.from_env({**env, "INTERCEPTOR_CHEKPOINT_INTERVAL_S": "7"})
+    assert settings.checkpoint_interval_s == 10.0
+    Settings.from_env({**env, "INTERCEPTOR_CHEKPOINT_INTERVAL_S": "7"})  # once per process, not per reading
+    err = capsys.readouterr().err
+    assert err.count("warning: INTERCEPTOR_CHEKPOINT_INTERVAL_S is not a setting") == 1
+    assert "INTERCEPTOR_TEST_BROKER" not in err and "INTERCEPTOR_BROKER " not in err
+
+
+def test_every_interceptor_variable_the_repository_uses_is_a_setting_or_known_to_be_read_elsewhere() -> None:
+    import re
+
+    from streams.settings import unknown_variables
+
+    root = Path(__file__).resolve().parents[2]
+    files = [p for p in root.iterdir() if p.is_file()]
+    for folder in ("streams", "rules", "scoring", "tests", "scripts", "deploy", "benchmarks", "docs", "examples"):
+        files += [p for p in (root / folder).rglob("*") if p.is_file() and p.suffix not in (".pyc", ".parquet")]
+    used = set()
+    for path in set(files) - {root / "streams" / "settings.py", Path(__file__).resolve()}:  # misspelled here
+        used |= set(re.findall(r"INTERCEPTOR_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(errors="ignore")))
+    used -= {"INTERCEPTOR_SSL", "INTERCEPTOR_SASL"}  # prefixes in prose (INTERCEPTOR_SSL_*)
+    assert unknown_variables(dict.fromkeys(used, "")) == []
 
 
 def test_switches_read_true_and_false_words() -> None:
