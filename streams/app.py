@@ -115,6 +115,7 @@ class Interceptor(mode.Service):
         self._changed = False  # state or offsets moved since the last save and commit
         self._saving: ForkedSave | None = None  # the newest checkpoint's writer
         self._checkpointing: asyncio.Task[None] | None = None  # waits for it, then commits, in the background
+        self._lag_reported: set[str] = set()  # the partitions whose consumer lag this worker exports
         self._failed_at: float | None = None  # time.monotonic() of the latest failed checkpoint, until one succeeds
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
@@ -199,6 +200,7 @@ class Interceptor(mode.Service):
         now_ms = int(time.time() * 1000)
         outcome = self.pipeline.process(records, now_ms=now_ms)
         await self.send(outcome)
+        sent_ms = int(time.time() * 1000)  # the decisions are with the producer: the latency ends here
         metrics = self.metrics
         if self.settings.metrics_enabled:
             kinds = outcome.dead_letter_kinds
@@ -208,7 +210,7 @@ class Interceptor(mode.Service):
                 [e for e, kind in zip(outcome.dead_letters, kinds, strict=True) if kind == "transactions"],
                 "transactions",
                 outcome.received_ms,
-                now_ms,
+                sent_ms,
                 time.perf_counter() - started,
                 getattr(self.pipeline.scorer, "tags", None),
             )
@@ -372,9 +374,15 @@ class Interceptor(mode.Service):
                 self._changed = True
 
     async def report_lag(self) -> None:
-        for tp, lag in (await self.consumer.lag()).items():
-            if tp.topic == self.transactions_topic:
-                self.metrics.consumer_lag.labels(str(tp.partition)).set(lag)
+        lag = await self.consumer.lag()
+        lags = {str(tp.partition): n for tp, n in lag.items() if tp.topic == self.transactions_topic}
+        # a partition this worker gave up in a rebalance: its new owner reports it; a frozen value here would
+        # count its lag twice in the sum the lag alert watches
+        for partition in self._lag_reported - lags.keys():
+            self.metrics.consumer_lag.remove(partition)
+        for partition, n in lags.items():
+            self.metrics.consumer_lag.labels(partition).set(n)
+        self._lag_reported = set(lags)
         self.metrics.state_feed_lag.set(self.state_feed.lag())
         recorded = self.state_feed.recorded
         self.metrics.state_feed_recorded.inc(recorded - self._state_feed_recorded)

@@ -154,7 +154,7 @@ class Metrics:
         )
         self.decision_latency = Histogram(
             "interceptor_decision_latency_seconds",
-            "From the transaction's Kafka timestamp to its decision.",
+            "From the transaction's Kafka timestamp to its decision handed to the producer (batch work included).",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

@@ -149,6 +149,19 @@ def test_a_worker_leaving_and_rejoining_loses_nothing_and_decides_as_one_worker(
     wait_until_all_committed(deployment)
     counted += [scrape_metrics(ports[0]), scrape_metrics(ports[2])]
     assert_counted_once(counted, [copies[0] for copies in by_txn.values()])
+
+    # each partition's consumer lag comes from its owner alone: the first worker, which held every partition
+    # while the second was away, no longer exports those it gave up (a frozen series would count twice)
+    def lag_partitions(port: int) -> list[str]:
+        return sorted(
+            dict(labels)["partition"] for name, labels in scrape_metrics(port) if name == "interceptor_consumer_lag"
+        )
+
+    wait_for(
+        lambda: sorted(lag_partitions(ports[0]) + lag_partitions(ports[2])) == ["0", "1", "2", "3"],
+        30,
+        "each partition's lag exported once, by its owner",
+    )
     first.stop()
     third.stop()
     fresh = deployment.start_worker(INTERCEPTOR_DATA_DIR=str(deployment.tmp / "w3"), **common)
