@@ -16,6 +16,7 @@ from streams.datadir import DataDirLock
 from streams.dedup import DecisionLog
 from streams.errors import SettingsError
 from streams.features.engine import FeatureConfig, FeatureEngine
+from streams.features.engine import warm_up as warm_up_features
 from streams.features.localtime import parse_zone
 from streams.health import Health, serve
 from streams.kafka_security import check_connection
@@ -43,6 +44,7 @@ def run_worker(settings: Settings) -> None:
     metrics = Metrics(CollectorRegistry())
     metrics.up_since.set_to_current_time()
     features = FeatureConfig(zone=parse_zone(settings.timezone))
+    warm_up_features()  # before /readyz turns 200: the first transactions do not wait for the JIT
     pipeline = TransactionPipeline(
         RulesetScorer(ruleset), decision_log=DecisionLog(settings.decision_log_size), engine=FeatureEngine(features)
     )

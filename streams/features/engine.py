@@ -484,3 +484,21 @@ def call_features(phones: dict[str, Phone], payer_phone: str, t: int, row: np.nd
         latest = max(in_120, key=lambda r: r.started_ms)
         end = t if latest.ended_ms is None or latest.ended_ms > t else latest.ended_ms
         row[c["call.duration_s"]] = (end - latest.started_ms) / 1000
+
+
+def warm_up() -> None:
+    """Compile the engine's numba kernels, or load them from numba's cache, on a throwaway engine: the first
+    batch a worker decides, and its first daily sweep, would otherwise wait for them. With a cold cache (a new
+    image or install path) that was seconds of latency for the first transactions after a start."""
+    engine = FeatureEngine()
+    t0 = 1_772_294_400_000
+    engine.add_call(Call("warm-up", "+860000", "+10000", t0, "flagged"))
+    opened = date(2020, 1, 1)
+    engine.process(
+        [
+            Transaction("warm-up-1", t0 + 1, "a", "b", 10.0, channel="mobile", payer_phone="+860000",
+                        device_id="d", payer_account_opened=opened, payee_account_opened=opened),
+            Transaction("warm-up-2", t0 + 2, "b", "c", 9.0),
+        ]
+    )  # fmt: skip
+    engine.prune_idle(every_ms=0)
