@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 CONTRACT_TOPICS = ("transactions", "calls", "labels", "verifications", "decisions", "alerts", "dead-letters")
 
 
-def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
-    """Create missing contract topics with `settings.partitions` partitions; returns the ones created."""
+def ensure_topics(settings: Settings, replication_factor: int = -1) -> list[str]:
+    """Create missing contract topics with `settings.partitions` partitions; returns the ones created. The
+    replication factor is the cluster's `default.replication.factor` (-1): 1 gave a bank's three-broker
+    cluster `decisions` with a single replica."""
     admin = KafkaAdminClient(client_id=f"{settings.app_id}-admin", **settings.kafka_client_config())
     try:
         existing = set(admin.list_topics())
