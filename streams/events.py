@@ -336,7 +336,7 @@ def _not_decimal(value: str) -> str:
     sign, whole, decimals = number.groups()
     if sign == "-" or float(value) == 0:
         return f"must be > 0, got {_shown(value)}"
-    if len(whole) > 15 or float(value) > MAX_AMOUNT:
+    if len(whole.lstrip("0")) > 15 or float(value) > MAX_AMOUNT:
         return f"must be <= {_MAX_AMOUNT_SHOWN}, got {_shown(value)}"
     if decimals is not None and len(decimals) > 6:
         return f"has {len(decimals)} decimal places, at most 6: {_shown(value)}"

@@ -5,8 +5,8 @@ Kubernetes probes (deploy/k8s/worker.yaml).
   mule list caught up, the other workers' transactions read. Before that, and from the moment it stops, 503.
   A rolling restart waits for it, so that the next worker is not taken down while this one cannot decide yet.
 - `/healthz` answers 503 once the event loop has not run its heartbeat for `stall_s` seconds (a stuck loop
-  decides nothing and commits nothing), else 200. Before the loop's first beat it answers 200: loading a large
-  checkpoint is slow, not stuck.
+  decides nothing and commits nothing), else 200. Before the loop's first beat it answers 200: Faust's start
+  and the catch-up are slow, not stuck.
 
 The server runs in its own threads, like prometheus-client's own, so a busy event loop does not delay a scrape
 or a probe; the loop only writes two attributes, which the threads read.
@@ -31,18 +31,19 @@ BEAT_EVERY_S = 1.0
 class Health:
     """What the probes report. The event loop calls `beat` every BEAT_EVERY_S and sets `ready`."""
 
-    def __init__(self, stall_s: float = STALL_S) -> None:
+    def __init__(self, stall_s: float = STALL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_s = stall_s
+        self.clock = clock
         self.ready = False
-        self.last_beat: float | None = None  # time.monotonic() of the loop's latest heartbeat
+        self.last_beat: float | None = None  # `clock()` at the loop's latest heartbeat
 
     def beat(self) -> None:
-        self.last_beat = time.monotonic()
+        self.last_beat = self.clock()
 
     def live(self) -> tuple[bool, str]:
         if self.last_beat is None:
             return True, "starting"
-        late = time.monotonic() - self.last_beat
+        late = self.clock() - self.last_beat
         if late > self.stall_s:
             return False, f"event loop stalled: no heartbeat for {late:.0f}s"
         return True, "ok"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from streams.views import pct
+
 
 def plot_curve(curve: list[tuple[float, float, float]], path: Path, current_fp: float | None = None) -> None:
     import matplotlib
@@ -33,10 +35,6 @@ def plot_curve(curve: list[tuple[float, float, float]], path: Path, current_fp: 
     plt.close(fig)
 
 
-def _pct(value: float | None, decimals: int = 2) -> str:
-    return "–" if value is None else f"{100 * value:.{decimals}f}%"
-
-
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
@@ -48,18 +46,18 @@ def write_html(report: dict, curve: list[tuple[float, float, float]], path: Path
     plot_curve(curve, png, report.get("legit_intercepted_share"))
     key = [
         ["transactions", f"{report['transactions']:,}"],
-        ["fraud amount intercepted (hold + block)", _pct(report["fraud_amount_intercepted_share"])],
+        ["fraud amount intercepted (hold + block)", pct(report["fraud_amount_intercepted_share"])],
         [
             "victims stopped at their first fraudulent transfer",
-            _pct(report.get("victims_stopped_at_first_transfer_share")),
+            pct(report.get("victims_stopped_at_first_transfer_share")),
         ],
-        ["honest payments held or blocked", _pct(report.get("legit_intercepted_share"), 3)],  # the target: 0.1 %
+        ["honest payments held or blocked", pct(report.get("legit_intercepted_share"), 3)],  # the target: 0.1 %
         ["alerts per day (review, hold, block)", str(report.get("alerts_per_day"))],
         ["ruleset", report.get("ruleset", "")],
     ]
-    levels = [[lvl, q["flagged"], _pct(q["recall"]), _pct(q["precision"]), _pct(q["false_positive_rate"]),
+    levels = [[lvl, q["flagged"], pct(q["recall"]), pct(q["precision"]), pct(q["false_positive_rate"]),
                q["false_positives_per_10k"]] for lvl, q in report["at_or_above"].items()]  # fmt: skip
-    typologies = [[name, t["fraud_transactions"], f"{t['fraud_amount']:,.0f}", _pct(t["intercepted_amount_share"])]
+    typologies = [[name, t["fraud_transactions"], f"{t['fraud_amount']:,.0f}", pct(t["intercepted_amount_share"])]
                   for name, t in report.get("typologies", {}).items()]  # fmt: skip
     holds = report.get("holds") or {"opened": 0, "outcomes": {}}
     hold_rows = [[outcome.replace("/", " — "), n] for outcome, n in holds["outcomes"].items()]
@@ -70,10 +68,10 @@ def write_html(report: dict, curve: list[tuple[float, float, float]], path: Path
             ["… released", f"{holds['fraud_amount_released_after_hold']:,.0f}"],
             ["honest customers held", holds["legit_held"]],
             ["honest customers blocked after the call", holds["legit_blocked_after_hold"]],
-            ["fraud amount finally stopped (at once or after a hold)", _pct(report.get("fraud_amount_stopped_share"))],
+            ["fraud amount finally stopped (at once or after a hold)", pct(report.get("fraud_amount_stopped_share"))],
         ]
     every_rule = {**report["rules"], **{f"{k} (shadow)": v for k, v in report["shadow_rules"].items()}}
-    rules = [[rule, q["hits"], q["fraud_hits"], q["legit_hits"], _pct(q["precision"]), _pct(q["recall"])]
+    rules = [[rule, q["hits"], q["fraud_hits"], q["legit_hits"], pct(q["precision"]), pct(q["recall"])]
              for rule, q in every_rule.items()]  # fmt: skip
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest report</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}

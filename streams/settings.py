@@ -195,6 +195,13 @@ class Settings:
         write there is the worker's to find out when it makes the folder: the other commands need no data dir.)"""
         folder = Path(self.data_dir or ".")
         where = f"{_env_name('data_dir')}={self.data_dir}"
+        try:
+            self._check_data_dir(folder, where)
+        except OSError as exc:  # a parent this user may not search: Path.exists raises
+            raise SettingsError(f"{where}: cannot look there: {exc.strerror}") from None
+
+    @staticmethod
+    def _check_data_dir(folder: Path, where: str) -> None:
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"{where} is a file, not a directory: point it at a directory for the worker's state")
         parent = folder.absolute().parent

@@ -14,6 +14,7 @@ worker's own data directory, never from elsewhere.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import pickle
@@ -71,6 +72,21 @@ def write(path: Path, data: bytes) -> None:
         raise
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with(parent: int) -> None:
+    """Have the kernel kill this (forked) process when `parent` dies (Linux; elsewhere nothing happens): a
+    checkpoint writer that outlived a killed worker could rename an older checkpoint over the one the restarted
+    worker has just written, or write the same temporary file at the same time."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl here
+        return
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+
 class ForkedSave:
     """A checkpoint written by a forked copy of the worker, while the worker goes on deciding.
 
@@ -85,10 +101,12 @@ class ForkedSave:
     ) -> None:
         self.path = path
         read_end, write_end = os.pipe()
+        worker = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # the child: no logging, no event loop, no exit handlers
             code = 0
             try:
+                die_with(worker)
                 signal.set_wakeup_fd(-1)  # the parent's event loop is not ours to wake
                 os.nice(19)  # the worker deciding payments comes first; the file can wait (BENCHMARKS.md)
                 for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,7 +9,8 @@ NONE = "–"  # a figure that cannot be computed: no labels, or nothing to divid
 NAME_MIN_WIDTH = 16  # below this a rule id folds into too many pieces: the table grows wider than the terminal
 
 
-def _pct(value: float | None, decimals: int = 2) -> str:
+def pct(value: float | None, decimals: int = 2) -> str:
+    """A share as a percentage, or NONE (the terminal summary and the HTML report)."""
     return NONE if value is None else f"{100 * value:.{decimals}f}%"
 
 
@@ -40,12 +41,12 @@ def _headline(report: dict, console: Console) -> None:
     """The figures docs/quality.md is built on."""
     console.print(
         "victims stopped at their first fraudulent transfer: "
-        f"[bold]{_pct(report.get('victims_stopped_at_first_transfer_share'), 1)}[/]"
+        f"[bold]{pct(report.get('victims_stopped_at_first_transfer_share'), 1)}[/]"
         f"{_of(report.get('victims_stopped_at_first_transfer'), report.get('victims'))}"
     )
     # the share is small (the target is at most 0.1 %): three decimals tell two rulesets apart
     console.print(
-        f"honest payments held or blocked: [bold]{_pct(report.get('legit_intercepted_share'), 3)}[/]"
+        f"honest payments held or blocked: [bold]{pct(report.get('legit_intercepted_share'), 3)}[/]"
         f"{_of(report.get('legit_intercepted'), report.get('legit_transactions'))}"
     )
     per_day = report.get("alerts_per_day")
@@ -67,16 +68,16 @@ def print_report(report: dict, console: Console) -> None:
         console.print(
             f"fraud: {report['fraud_transactions']:,} transactions, {report['fraud_amount']:,.2f} in amount; "
             f"intercepted (hold+block) {report['fraud_amount_intercepted']:,.2f} "
-            f"= [bold]{_pct(report['fraud_amount_intercepted_share'])}[/]"
+            f"= [bold]{pct(report['fraud_amount_intercepted_share'])}[/]"
         )
         _headline(report, console)
         levels = [
             [
                 level,
                 f"{q['flagged']:,}",
-                _pct(q["recall"]),
-                _pct(q["precision"]),
-                _pct(q["false_positive_rate"], 3),
+                pct(q["recall"]),
+                pct(q["precision"]),
+                pct(q["false_positive_rate"], 3),
                 NONE if q["false_positives_per_10k"] is None else f"{q['false_positives_per_10k']:.1f}",
             ]
             for level, q in report["at_or_above"].items()
@@ -91,13 +92,13 @@ def print_report(report: dict, console: Console) -> None:
             console.print(
                 f"  fraud held {holds['fraud_amount_held']:,.2f}: blocked after the call "
                 f"{holds['fraud_amount_blocked_after_hold']:,.2f} "
-                f"([bold]{_pct(holds['fraud_held_amount_saved_share'])}[/] saved by holds), released "
+                f"([bold]{pct(holds['fraud_held_amount_saved_share'])}[/] saved by holds), released "
                 f"{holds['fraud_amount_released_after_hold']:,.2f}; honest customers held {holds['legit_held']:,}, "
                 f"blocked after the call {holds['legit_blocked_after_hold']:,}"
             )
             console.print(
                 f"fraud amount finally stopped (blocked at once or after a hold): {report['fraud_amount_stopped']:,.2f}"
-                f" = [bold]{_pct(report['fraud_amount_stopped_share'])}[/]"
+                f" = [bold]{pct(report['fraud_amount_stopped_share'])}[/]"
             )
     for title, rules in (("rules", report["rules"]), ("shadow rules", report["shadow_rules"])):
         if not rules:
@@ -109,8 +110,8 @@ def print_report(report: dict, console: Console) -> None:
                 # without labels every hit would count as a legitimate one: nothing is known either way
                 f"{q['fraud_hits']:,}" if labelled else NONE,
                 f"{q['legit_hits']:,}" if labelled else NONE,
-                _pct(q["precision"]) if labelled else NONE,
-                _pct(q["recall"]) if labelled else NONE,
+                pct(q["precision"]) if labelled else NONE,
+                pct(q["recall"]) if labelled else NONE,
                 f"{q['fraud_amount']:,.2f}" if labelled else NONE,
             ]
             for rule, q in rules.items()

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 import orjson
-from click.core import ParameterSource
 
-from streams.features.localtime import DEFAULT_ZONE, parse_zone
+from streams.cli.zone import timezone_option
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,16 +25,6 @@ SHOWN_INVALID = 20  # invalid transactions printed one by one; a feed of a milli
 def _skipped(console: Console, kind: str, where: str) -> None:
     # never wrapped by rich: "file:line: reason" stays one line to grep for in a log and to copy
     console.print(f"[yellow]skipped {kind}[/] {where}", highlight=False, soft_wrap=True)
-
-
-def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
-    try:
-        return parse_zone(value)
-    except ValueError as exc:
-        # name where the value came from (click's own hint names the option and the variable, whichever it was)
-        if ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT:
-            raise click.BadParameter(str(exc), param_hint=f"environment variable {param.envvar}") from None
-        raise click.BadParameter(str(exc), param_hint="'--timezone'") from None
 
 
 def _output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -82,17 +70,7 @@ def _output(ctx: click.Context, param: click.Parameter, value: Path | None) -> P
     help="Write a human report (HTML, with the curve as PNG next to it).",
 )
 @click.option("--batch-size", type=int, default=Settings().batch_max, show_default=True, help="Transactions per batch.")
-@click.option(
-    "--timezone",
-    "zone",
-    envvar="INTERCEPTOR_TIMEZONE",
-    show_envvar=True,
-    default=DEFAULT_ZONE,
-    show_default=True,
-    callback=_zone,
-    help="The bank's time zone for the hour and night features, as the worker's INTERCEPTOR_TIMEZONE (which "
-    "sets it here too, unless --timezone is given): an IANA name (Europe/London) or an offset from UTC.",
-)
+@timezone_option
 def backtest(
     transactions_path: Path,
     calls_path: Path | None,
@@ -122,6 +100,7 @@ def backtest(
         replay,
         transaction_context,
     )
+    from streams.cli.rules import refuse
     from streams.features.engine import FeatureConfig, FeatureEngine
     from streams.pipeline import TransactionPipeline
     from streams.quality import INTERCEPTED, measure
@@ -135,9 +114,7 @@ def backtest(
     try:
         scorer = load_scorer(rules_path)
     except RuleError as exc:  # as `interceptor rules check` prints it: every problem with its place
-        click.echo(str(exc), err=True)
-        click.echo(f"FAILED: {len(exc.problems)} problem(s) in {rules_path or default_ruleset_path()}", err=True)
-        sys.exit(1)
+        refuse(exc, rules_path or default_ruleset_path())
     pipeline = TransactionPipeline(scorer, hold_clock="event", engine=FeatureEngine(FeatureConfig(zone=zone)))
     if calls_path:
         for error in load_calls(pipeline, calls_path):

@@ -41,3 +41,20 @@ def require_topic(settings: Settings, name: str) -> str:
             f"create`, or check INTERCEPTOR_TOPIC_PREFIX (now {settings.topic_prefix!r})"
         )
     return topic
+
+
+def ensure_contract_topics(settings: Settings) -> None:
+    """Before producing: create the contract's missing topics (their partition counts, not the broker's default
+    for a topic made on first use) and say which. An account allowed to produce but not to list or create
+    topics produces anyway, with a warning."""
+    from kafka.errors import KafkaError
+
+    from streams.topics import ensure_topics
+
+    try:
+        created = ensure_topics(settings)
+    except KafkaError as exc:
+        click.echo(f"warning: could not check or create the contract's topics ({exc}); producing anyway", err=True)
+        return
+    if created:
+        click.echo(f"created topics {', '.join(created)}", err=True)

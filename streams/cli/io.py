@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
-from streams.cli.brokers import kafka_settings, require_topic
+from streams.cli.brokers import ensure_contract_topics, kafka_settings, require_topic
 from streams.errors import REASON_CLASSES
 from streams.privacy import redact
-from streams.topics import ensure_topics
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
@@ -37,10 +36,7 @@ def produce(file: Path, topic_name: str, rate: float) -> None:
     from rich.progress import Progress
 
     settings = kafka_settings()
-    # the contract's partition counts, not whatever the broker gives a topic it creates on first use
-    created = ensure_topics(settings)
-    if created:
-        click.echo(f"created topics {', '.join(created)}", err=True)
+    ensure_contract_topics(settings)
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]
     start = time.monotonic()

@@ -5,15 +5,19 @@ Exit codes: 0 all good, 1 invalid rules or failing tests, 2 usage error (click's
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from datetime import tzinfo
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from rules.errors import RuleError, RuleTestError
 from rules.features import REGISTRY
 from rules.ruleset import default_ruleset_path, load_ruleset
+from streams.cli.zone import timezone_option
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -21,6 +25,13 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.group()
 def rules() -> None:
     """Check, test and explore rulesets."""
+
+
+def refuse(exc: RuleError, path: Path) -> NoReturn:
+    """Print every problem of an invalid ruleset with its place, and exit 1 (`rules check`, `backtest`)."""
+    click.echo(str(exc), err=True)
+    click.echo(f"FAILED: {len(exc.problems)} problem(s) in {path}", err=True)
+    sys.exit(1)
 
 
 @rules.command()
@@ -31,9 +42,7 @@ def check(path: Path | None) -> None:
     try:
         ruleset = load_ruleset(path)
     except RuleError as exc:
-        click.echo(str(exc), err=True)
-        click.echo(f"FAILED: {len(exc.problems)} problem(s) in {path}", err=True)
-        sys.exit(1)
+        refuse(exc, path)
     shadow = sum(r.shadow for r in ruleset.rules)
     click.echo(f"OK: {len(ruleset.rules)} rules ({shadow} shadow), version {ruleset.version}, {path}")
     if shadow == len(ruleset.rules):
@@ -43,10 +52,13 @@ def check(path: Path | None) -> None:
 
 @rules.command("test")
 @click.argument("path", type=_PATH, required=False)
-def test_command(path: Path | None) -> None:
+@timezone_option
+def test_command(path: Path | None, zone: tzinfo) -> None:
     """Run the rule tests (*.test.yaml) under PATH (default: the shipped ruleset)."""
     from rules.testing import find_test_files, run_test_file
     from streams.features.history import featurize_history
+
+    featurize = functools.partial(featurize_history, zone=zone)  # histories in the bank's time zone
 
     path = path or default_ruleset_path()
     files = find_test_files(path)
@@ -56,7 +68,7 @@ def test_command(path: Path | None) -> None:
     passed = failed = 0
     for file in files:
         try:
-            results = run_test_file(file, featurize_history)
+            results = run_test_file(file, featurize)
         except (RuleError, RuleTestError) as exc:
             click.echo(f"ERROR {file}:\n{exc}", err=True)
             failed += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
-from streams.cli.brokers import kafka_settings
+from streams.cli.brokers import ensure_contract_topics, kafka_settings
 from streams.settings import Settings
 
 
@@ -88,11 +88,8 @@ def _produce(settings: Settings, streams: dict[str, list[dict]], rate: float) ->
     from rich.progress import Progress
 
     from streams.cli.io import message_key, send_paced
-    from streams.topics import ensure_topics
 
-    created = ensure_topics(settings)  # the contract's partition counts, not the broker's default
-    if created:
-        click.echo(f"created topics {', '.join(created)}", err=True)
+    ensure_contract_topics(settings)
     producer = KafkaProducer(acks="all", linger_ms=5, **settings.kafka_client_config())
     with Progress() as progress:
         # calls and labels first: the worker joins transactions with what it already knows

@@ -6,19 +6,27 @@ so earlier transfers update the state *and* open holds exactly as in the worker 
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 import numpy as np
 import orjson
 
 from rules.ruleset import CompiledRuleset
 from streams.events import decode_call, decode_transaction
+from streams.features.engine import FeatureConfig, FeatureEngine
+from streams.features.localtime import DEFAULT_TZ
 from streams.outputs import RawRecord
 from streams.pipeline import TransactionPipeline
 from streams.scorer import RulesetScorer
 
 
-def featurize_history(transactions: list[dict], calls: list[dict], ruleset: CompiledRuleset) -> np.ndarray:
-    """The feature row of the last transaction, computed as the worker would after the ones before it."""
-    pipeline = TransactionPipeline(RulesetScorer(ruleset), hold_clock="event")
+def featurize_history(
+    transactions: list[dict], calls: list[dict], ruleset: CompiledRuleset, zone: tzinfo = DEFAULT_TZ
+) -> np.ndarray:
+    """The feature row of the last transaction, computed as the worker would after the ones before it, in the
+    bank's time zone `zone`."""
+    engine = FeatureEngine(FeatureConfig(zone=zone))
+    pipeline = TransactionPipeline(RulesetScorer(ruleset), hold_clock="event", engine=engine)
     for call in calls:
         pipeline.engine.add_call(decode_call(orjson.dumps(call)))
     *before, last = [decode_transaction(orjson.dumps(t)) for t in transactions]

@@ -26,12 +26,12 @@ def parse_zone(text: str) -> tzinfo:
     offset = _OFFSET.fullmatch(text)
     if offset is not None:
         sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3))
-        if hours > 14 or minutes > 59:
+        if hours > 14 or minutes > 59 or (hours == 14 and minutes > 0):
             raise ValueError(f"offset {text!r} is out of range: from -14:00 to +14:00")
         return timezone((-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes))
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the database, e.g. "Europe"
         raise ValueError(
             f"unknown time zone {text!r}: give an IANA name such as Europe/London or an offset such as +08:00"
         ) from None

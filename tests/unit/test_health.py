@@ -1,6 +1,5 @@
 """The worker's probe endpoints (streams/health.py), as Kubernetes and Docker see them over HTTP."""
 
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,11 +18,14 @@ def get(port: int, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+now = [0.0]  # the fake clock the probe reads
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[int, Health]]:
     registry = CollectorRegistry()
     Counter("interceptor_decisions", "decisions", registry=registry).inc(3)
-    health = Health(stall_s=0.2)
+    health = Health(stall_s=60, clock=lambda: now[0])
     server = serve(0, registry, health, addr="127.0.0.1")  # port 0: any free one
     try:
         yield server.server_port, health
@@ -46,9 +48,11 @@ def test_live_while_the_event_loop_beats(served: tuple[int, Health]) -> None:
     assert get(port, "/healthz") == (200, "starting\n")  # no beat yet: loading is slow, not stuck
     health.beat()
     assert get(port, "/healthz") == (200, "ok\n")
-    time.sleep(0.3)  # longer than stall_s without a beat
+    now[0] += 59
+    assert get(port, "/healthz")[0] == 200
+    now[0] += 2  # 61 s without a beat: longer than stall_s
     status, body = get(port, "/healthz")
-    assert status == 503 and "event loop stalled" in body
+    assert status == 503 and "event loop stalled: no heartbeat for 61s" in body
     health.beat()
     assert get(port, "/healthz")[0] == 200
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +16,8 @@ from streams.dedup import DecisionLog, Remembered
 from streams.events import Transaction
 from streams.features.engine import FeatureEngine
 from streams.snapshot import ForkedSave, load
+
+ROOT = Path(__file__).parents[2]
 
 T = 1_772_330_400_000
 
@@ -51,3 +58,39 @@ def test_a_child_that_cannot_write_reports_why_and_leaves_the_last_checkpoint(tm
         saving.wait()
     assert path.read_bytes() == good
     assert not os.path.lexists(tmp_path / "w.tmp")
+
+
+def test_the_checkpoint_writer_dies_with_a_killed_worker(tmp_path: Path) -> None:
+    """A writer that outlived a worker killed with SIGKILL could rename an older checkpoint over the one the
+    restarted worker has just written. The kernel kills it with its worker (`die_with`)."""
+    script = textwrap.dedent(
+        """
+        import os, sys, time
+        from streams.snapshot import die_with
+        worker = os.getpid()
+        child = os.fork()
+        if child == 0:
+            die_with(worker)
+            time.sleep(60)  # a long checkpoint write
+            os._exit(0)
+        print(child, flush=True)
+        time.sleep(60)
+        """
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    with worker.stdout:
+        child = int(worker.stdout.readline())
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    deadline = time.monotonic() + 30
+
+    def alive(pid: int) -> bool:  # a zombie nobody reaps has exited too
+        try:
+            return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child), "the checkpoint writer outlived its worker"

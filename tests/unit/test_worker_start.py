@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,8 @@ from click.testing import CliRunner
 
 import streams.worker
 from streams.datadir import DataDirLock
-from streams.dedup import DecisionLog
 from streams.errors import SettingsError
-from streams.features.engine import FeatureEngine
 from streams.settings import Settings
-from streams.snapshot import ForkedSave
 from streams.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,20 +42,6 @@ def test_a_data_dir_the_worker_cannot_make_is_a_settings_error(tmp_path: Path) -
     (tmp_path / "file").write_text("")
     with pytest.raises(SettingsError, match=f"^INTERCEPTOR_DATA_DIR={tmp_path}/file/data: cannot create "):
         DataDirLock(str(tmp_path / "file" / "data"), "bank1")
-
-
-def test_a_forked_checkpoint_writer_exiting_leaves_the_lock_with_the_worker(tmp_path: Path) -> None:
-    lock = DataDirLock(str(tmp_path), "bank1")
-    try:
-        ForkedSave(tmp_path / "bank1.checkpoint", FeatureEngine(), DecisionLog()).wait()  # the child's os._exit
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
-        os.waitpid(pid, 0)
-        with pytest.raises(SettingsError, match="another worker"):
-            DataDirLock(str(tmp_path), "bank1")
-    finally:
-        lock.release()
 
 
 def test_a_forked_child_that_outlives_a_killed_worker_does_not_keep_the_next_one_out(tmp_path: Path) -> None:
@@ -164,7 +146,6 @@ def test_interceptor_worker_prints_a_taken_data_dir_on_one_line(tmp_path: Path, 
 
     held = DataDirLock(str(tmp_path), "fraud-interceptor")
     try:
-        started = time.monotonic()
         result = CliRunner().invoke(
             main, ["worker"], env={"INTERCEPTOR_DATA_DIR": str(tmp_path), "INTERCEPTOR_METRICS_PORT": "0"}
         )
@@ -172,4 +153,3 @@ def test_interceptor_worker_prints_a_taken_data_dir_on_one_line(tmp_path: Path, 
         held.release()
     assert result.exit_code == 1
     assert result.output.startswith("Error: another worker") and result.output.count("\n") == 1, result.output
-    assert time.monotonic() - started < 30

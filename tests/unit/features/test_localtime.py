@@ -39,7 +39,13 @@ def test_fixed_offsets_and_the_default() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("Europe/Londn", "unknown time zone 'Europe/Londn'"), ("+15:00", "out of range"), ("", "unknown time zone")],
+    [
+        ("Europe/Londn", "unknown time zone 'Europe/Londn'"),
+        ("Europe", "unknown time zone 'Europe'"),  # a folder of the zone database
+        ("+15:00", "out of range"),
+        ("+14:30", "out of range"),
+        ("", "unknown time zone"),
+    ],
 )
 def test_a_wrong_zone_is_named(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -132,3 +132,21 @@ def test_check_warns_that_a_ruleset_without_active_rules_allows_everything(
     result = run("check", str(tmp_path))
     assert result.exit_code == 0, result.output  # valid: a bank may deploy the rules later
     assert f"warning: {what}: a worker with this ruleset allows every transaction" in result.stderr
+
+
+def test_rule_tests_compute_histories_in_the_bank_s_time_zone(tmp_path: Path) -> None:
+    """A transfer at 23:30 UTC in July is at night in London (00:30) and in the morning at the default +08:00."""
+    (tmp_path / "header.yaml").write_text('ruleset: {version: "v9", thresholds: {review: 1, hold: 2, block: 3}}\n')
+    (tmp_path / "rules.yaml").write_text("rules:\n  - {id: at_night, description: d, when: night, score: 1}\n")
+    (tmp_path / "night.test.yaml").write_text(
+        "tests:\n"
+        "  - name: a transfer at 23:30 UTC\n"
+        "    transactions:\n"
+        "      - {txn_id: t1, ts: '2026-07-01T23:30:00Z', payer_account: A, payee_account: B, amount: '10.00'}\n"
+        "    fired: [at_night]\n"
+    )
+    london = CliRunner().invoke(main, ["rules", "test", str(tmp_path)], env={"INTERCEPTOR_TIMEZONE": "Europe/London"})
+    assert london.exit_code == 0, london.output
+    assert "1 passed, 0 failed" in london.output
+    default = run("test", str(tmp_path))
+    assert default.exit_code == 1 and "expected rule 'at_night' to fire" in default.output
