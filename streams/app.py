@@ -139,6 +139,7 @@ class Interceptor(mode.Service):
 
     async def on_stop(self) -> None:
         self.health.ready = False
+        self.metrics.ready.set(0)
         # the last checkpoint holds what other workers have committed so far: a restart has less to read
         await self.state_feed.catch_up(timeout_s=10.0)
         # the batch in hand finishes first; then its output is delivered and, with checkpoints, saved
@@ -172,6 +173,7 @@ class Interceptor(mode.Service):
         # garbage collection that walks it all paused decisions for ~50 ms
         gc.freeze()
         self.health.ready = True
+        self.metrics.ready.set(1)
         log.info(READY_LOG)
         while not self.should_stop:
             generation, records = await self.consumer.next_batch(self.settings.batch_within_s)

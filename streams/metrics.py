@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from streams.errors import EventError
 from streams.events import Transaction
@@ -220,6 +220,12 @@ class Metrics:
         self.up_since = Gauge(
             "interceptor_start_time_seconds", "Unix time the worker process started.", registry=registry
         )
+        self.ready = Gauge(
+            "interceptor_ready",
+            "1 while the worker decides transactions (/readyz answers 200), else 0.",
+            registry=registry,
+        )
+        ProcessCollector(registry=registry)  # process_resident_memory_bytes and the like, against the memory limit
 
         # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data".
         for result in ("success", "failure", "refused"):

@@ -99,6 +99,9 @@ def kill_9_mid_run(
     for probe in ("/healthz", "/readyz"):  # what Kubernetes asks (deploy/k8s/worker.yaml)
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{probe}", timeout=10) as answer:
             assert answer.status == 200, probe
+    started = scrape_metrics(metrics_port)  # and what Prometheus sees of the same
+    assert metric_sum(started, "interceptor_ready") == 1
+    assert metric_sum(started, "process_resident_memory_bytes") > 0
     decisions.wait_for(n, timeout, "every transaction decided after the restart")
     # its counter may trail the topic by a batch: a bounded wait here, the exact comparison later
     fresh = sum(1 for copies in decisions.by_txn.values() if any(_epoch(c["decided_at"]) > killed_at for c in copies))
