@@ -157,25 +157,9 @@ def read_file(path: Path, problems: list[Problem], read_before: int = 0) -> File
     contents = FileContents([], [], text, size)
     try:
         documents = list(yaml.compose_all(text, Loader=BoundedLoader))
-    except YamlTooDeep as exc:
-        problems.append(
-            Problem(
-                name,
-                exc.mark.line + 1,
-                exc.mark.column + 1,
-                "too_deep",
-                f"the YAML nests more than {MAX_YAML_DEPTH} levels deep; a ruleset needs 5",
-            )
-        )
-        return contents
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc.problem or exc.context}"))
-        return contents
-    except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
-        line, col = reader_position(text, exc)
-        problems.append(Problem(name, line, col, "yaml", f"invalid YAML: {exc}".splitlines()[0]))
+    except (YamlTooDeep, yaml.YAMLError) as exc:
+        too_deep = f"the YAML nests more than {MAX_YAML_DEPTH} levels deep; a ruleset needs 5"
+        problems.append(Problem(name, *yaml_problem(text, exc, too_deep)))
         return contents
     reader = NodeReader(name, problems)
     for doc in documents:
@@ -400,6 +384,19 @@ def _rule_id(node: yaml.Node) -> str | None:
         return None
     id_node = next((v for k, v in node.value if getattr(k, "value", None) == "id"), None)
     return id_node.value if isinstance(id_node, yaml.ScalarNode) else None
+
+
+def yaml_problem(text: str, exc: YamlTooDeep | yaml.YAMLError, too_deep: str) -> tuple[int, int, str, str]:
+    """Where a YAML file (`text`) failed to parse, and why: (line, column, kind, message). `too_deep` is the
+    message for nesting beyond MAX_YAML_DEPTH (rule files and rule test files say it their own way)."""
+    if isinstance(exc, YamlTooDeep):
+        return exc.mark.line + 1, exc.mark.column + 1, "too_deep", too_deep
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return line, col, "yaml", f"invalid YAML: {exc.problem or exc.context}"
+    # e.g. a control character the YAML reader refuses
+    return *reader_position(text, exc), "yaml", f"invalid YAML: {exc}".splitlines()[0]
 
 
 def reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:

@@ -37,7 +37,7 @@ from rules.loader import (
     NodeReader,
     YamlTooDeep,
     node_kind,
-    reader_position,
+    yaml_problem,
 )
 from rules.positions import line_col
 from rules.ruleset import CompiledRuleset, load_ruleset
@@ -159,21 +159,8 @@ class _TestFileReader(NodeReader):
             node = self._loader.get_single_node()
             if node is not None:
                 self._loader.construct_document(node)
-        except YamlTooDeep as exc:
-            self._at(
-                exc.mark.line + 1,
-                exc.mark.column + 1,
-                "too_deep",
-                f"YAML nested more than {MAX_YAML_DEPTH} levels deep",
-            )
-            return None
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self._at(line, col, "yaml", f"invalid YAML: {exc.problem or exc.context}")
-            return None
-        except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
-            self._at(*reader_position(text, exc), "yaml", f"invalid YAML: {exc}".splitlines()[0])
+        except (YamlTooDeep, yaml.YAMLError) as exc:
+            self._at(*yaml_problem(text, exc, f"YAML nested more than {MAX_YAML_DEPTH} levels deep"))
             return None
         except (ValueError, TypeError) as exc:  # an explicit tag on a value it does not fit, e.g. `!!int abc`
             self._at(1, 1, "yaml", f"invalid YAML: a value does not fit its tag: {exc}")

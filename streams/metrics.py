@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
-from streams.errors import EventError
+from streams.errors import REASON_CLASSES, EventError
 from streams.events import Transaction
 from streams.outputs import Verdict
 from streams.pipeline import BatchOutcome
@@ -50,15 +50,6 @@ HOLD_OUTCOMES = (
     ("block", "fraud_reported"),
     ("block", "investigator"),
     ("block", "expired"),
-)
-DEAD_LETTER_REASONS = (
-    "invalid_json",
-    "invalid_encoding",
-    "oversized",
-    "missing_field",
-    "invalid_field",
-    "out_of_range",
-    "duplicate_txn_id",
 )
 
 
@@ -230,7 +221,7 @@ class Metrics:
         # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data".
         for result in ("success", "failure", "refused"):
             self.ruleset_reloads.labels(result)
-        for reason in DEAD_LETTER_REASONS:
+        for reason in REASON_CLASSES:
             self.dead_letters.labels("transactions", reason)
         for action, cause in HOLD_OUTCOMES:
             self.hold_outcomes.labels(action, cause)

@@ -69,9 +69,7 @@ def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, ou
         raise click.UsageError(str(exc)) from None
     streams = {"transactions": feed.transactions, "calls": feed.calls, "labels": feed.labels}
     if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, events in streams.items():
-            (out_dir / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+        feed.write(out_dir)
     if settings:
         _produce(settings, streams, rate)
     fraud = collections.Counter(feed.truth.values())

@@ -15,6 +15,9 @@ import datetime as dt
 import math
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -63,6 +66,12 @@ class Feed:
         self.truth: dict[str, str] = {}  # txn_id -> typology, for fraud only
         self.on_us: dict[str, str] = {}  # the bank's own accounts -> opening date (ISO): the only ones it knows
         self._n = 0
+
+    def write(self, folder: Path) -> None:
+        """transactions.jsonl, calls.jsonl and labels.jsonl in `folder`, as `interceptor backtest` reads them."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, events in (("transactions", self.transactions), ("calls", self.calls), ("labels", self.labels)):
+            (folder / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
 
     def transfer(
         self,

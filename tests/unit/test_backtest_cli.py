@@ -22,8 +22,7 @@ FEED = SimConfig(customers=400, days=2, seed=5, fraud_rate=0.04)
 def feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("feed")
     sim = simulate(FEED)
-    for name, events in (("transactions", sim.transactions), ("calls", sim.calls), ("labels", sim.labels)):
-        (d / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    sim.write(d)
     return d
 
 

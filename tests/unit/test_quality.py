@@ -23,8 +23,7 @@ PINNED = SimConfig(customers=1500, days=4, seed=5, fraud_rate=0.04)
 def feed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("feed")
     feed = simulate(PINNED)
-    for name, events in (("transactions", feed.transactions), ("calls", feed.calls), ("labels", feed.labels)):
-        (d / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    feed.write(d)
     return d
 
 
