@@ -77,12 +77,12 @@ class BatchConsumer:
         generation = self.generation
         fetched = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=self.max_records)
         order = {topic: i for i, topic in enumerate(self.topics)}
-        records = []
+        records: list[RawRecord] = []
+        new = tuple.__new__  # RawRecord(...) without the named tuple's Python-level __new__: one per message
         for tp in sorted(fetched, key=lambda tp: (order.get(tp.topic, len(order)), tp.partition)):
             topic, partition = tp.topic, tp.partition
             records.extend(
-                RawRecord(m.value, topic, partition, m.offset, m.timestamp, m.key)  # type: ignore[arg-type]
-                for m in fetched[tp]
+                new(RawRecord, (m.value, topic, partition, m.offset, m.timestamp, m.key)) for m in fetched[tp]
             )
         return generation, records
 
@@ -99,10 +99,14 @@ class BatchConsumer:
                 self._consumer.seek(tp, offset)
 
     def mark_processed(self, records: Iterable[RawRecord]) -> None:
+        ends: dict[tuple[str, int], int] = {}  # (topic, partition) -> the offset after the last record
         for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            if r.offset + 1 > self.processed.get(tp, -1):
-                self.processed[tp] = r.offset + 1
+            if r.offset >= ends.get((r.topic, r.partition), 0):
+                ends[r.topic, r.partition] = r.offset + 1
+        for (topic, partition), end in ends.items():
+            tp = TopicPartition(topic, partition)
+            if end > self.processed.get(tp, -1):
+                self.processed[tp] = end
 
     async def commit(self, processed: dict[TopicPartition, int] | None = None) -> int:
         """Commit the processed offsets (or those of an earlier moment, `processed`) of the partitions still

@@ -9,6 +9,7 @@ txn_id is caught.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -46,6 +47,16 @@ class DecisionLog:
         self.puts += 1
         if len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+
+    def put_many(
+        self, txn_ids: Sequence[str], fingerprints: Iterable[int], decisions: Iterable[bytes], alerted: Iterable[bool]
+    ) -> None:
+        """`put` for a batch, in order: a few C calls instead of a Python call per decision."""
+        entries = self._entries
+        entries.update(zip(txn_ids, zip(fingerprints, decisions, alerted, strict=True), strict=True))
+        self.puts += len(txn_ids)
+        for _ in range(len(entries) - self.capacity):
+            entries.popitem(last=False)
 
     def resize(self, capacity: int) -> None:
         """Remember at most `capacity` decisions from now on (the oldest go first)."""

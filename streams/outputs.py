@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -89,6 +90,45 @@ def encode_decision(
             },
         }
     )
+
+
+def encode_decisions(
+    transactions: Sequence[Transaction],
+    verdicts: Sequence[Verdict],
+    ruleset: str,
+    received_ms: Sequence[int],
+    now_ms: int,
+    holds: Mapping[str, Hold],
+) -> list[bytes]:
+    """`encode_decision` for a batch decided at `now_ms`, byte for byte. A decision without reasons, shadow
+    rules or a hold (nearly every one) is filled into a template made once per batch: a dict per decision,
+    built and dumped, was an eighth of the worker's time."""
+    dumps = orjson.dumps
+    decided_at = iso_utc(now_ms)
+    plain = (
+        b'{"kind":"decision","txn_id":%b,"action":"%b","score":%b,"reasons":[],"shadow":[],"ruleset":'
+        + dumps(ruleset).replace(b"%", b"%%")
+        + b',"amount":%b,"currency":%b,"decided_at":'
+        + dumps(decided_at)
+        + b',"latency_ms":%d,"hold":null}'
+    )
+    out = []
+    for txn, verdict, received in zip(transactions, verdicts, received_ms, strict=True):
+        if verdict.reasons or verdict.shadow or txn.txn_id in holds:
+            out.append(encode_decision(txn, verdict, ruleset, received, now_ms, holds.get(txn.txn_id), decided_at))
+        else:
+            out.append(
+                plain
+                % (
+                    dumps(txn.txn_id),
+                    verdict.action.encode(),
+                    dumps(verdict.score),
+                    dumps(txn.amount),
+                    dumps(txn.currency),
+                    max(0, now_ms - received),
+                )
+            )
+    return out
 
 
 def encode_hold_outcome(outcome: HoldOutcome) -> bytes:

@@ -30,10 +30,9 @@ from streams.outputs import (
     Verdict,
     encode_block_report,
     encode_dead_letter,
-    encode_decision,
+    encode_decisions,
     encode_hold_outcome,
     encode_mule_report,
-    iso_utc,
 )
 
 _OPEN_HOLDS = REGISTRY.column("payer.open_holds")
@@ -188,7 +187,9 @@ class TransactionPipeline:
         if not in_order:
             return
         rows = self.engine.process(in_order)  # the engine records each txn_id once
-        if new:
+        if len(new) == len(in_order):  # nothing repeated: every row is a new transaction's
+            self._decide(new, rows, received, partitions, pending, out, now_ms)
+        elif new:
             fresh = {t.txn_id for t in new}
             features = np.ascontiguousarray(rows[[t.txn_id in fresh for t in in_order]])
             self._decide(new, features, received, partitions, pending, out, now_ms)
@@ -229,16 +230,17 @@ class TransactionPipeline:
         opened = self._open_holds(transactions, features, verdicts, partitions, out, now_ms)
         if self.recent is not None:
             self.recent.add(features)
-        version = self.scorer.version
-        decided_at = iso_utc(now_ms)
-        for txn, verdict, received_ms, partition in zip(transactions, verdicts, received, partitions, strict=True):
+        values = encode_decisions(transactions, verdicts, self.scorer.version, received, now_ms, opened)
+        alerted = [verdict.action != "allow" for verdict in verdicts]
+        messages, decisions, alerts = out.messages, self.topics.decisions, self.topics.alerts
+        new = tuple.__new__  # OutMessage(...) without the named tuple's Python-level __new__: one per decision
+        for txn, value, partition, alert in zip(transactions, values, partitions, alerted, strict=True):
             key = txn.payer_account.encode()
-            value = encode_decision(txn, verdict, version, received_ms, now_ms, opened.get(txn.txn_id), decided_at)
-            alerted = verdict.action != "allow"
-            out.messages.append(OutMessage(self.topics.decisions, key, value, partition))
-            if alerted:
-                out.messages.append(OutMessage(self.topics.alerts, key, value, partition))
-            self.decision_log.put(txn.txn_id, Remembered(fingerprints[txn.txn_id], value, alerted))
+            messages.append(new(OutMessage, (decisions, key, value, partition)))
+            if alert:
+                messages.append(OutMessage(alerts, key, value, partition))
+        txn_ids = [txn.txn_id for txn in transactions]
+        self.decision_log.put_many(txn_ids, map(fingerprints.__getitem__, txn_ids), values, alerted)
         out.transactions.extend(transactions)
         out.verdicts.extend(verdicts)
         out.received_ms.extend(received)

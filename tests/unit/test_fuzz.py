@@ -115,6 +115,14 @@ EDGE_VALUES = {
             " 1",
             "9" * 15,
             "9" * 16,
+            "1." + "5" * 6,
+            "1." + "5" * 7,
+            "1.",
+            ".5",
+            "1.2.3",
+            "+1",
+            "\u0661\u0662",  # Arabic-Indic digits: str.isdigit() says yes
+            "\u00b2",  # superscript two: str.isdigit() says yes
         ]
     )
     | JSON,

@@ -2,6 +2,7 @@
 
 import orjson
 
+from streams.dedup import DecisionLog
 from streams.outputs import RawRecord, Verdict
 from streams.pipeline import Topics, TransactionPipeline
 from streams.scorer import AllowAllScorer
@@ -102,3 +103,14 @@ def test_redelivery_of_days_of_history_leaves_the_state_as_it_was() -> None:
     again = twice.process(history, now_ms=0)
     assert again.redelivered == len(history)
     assert twice.engine.store.account("A") == once.engine.store.account("A")
+
+
+def test_the_decision_log_forgets_the_oldest_decisions_beyond_its_capacity() -> None:
+    pipeline = TransactionPipeline(HoldBigOnes(), Topics("d", "a", "dl"), decision_log=DecisionLog(capacity=3))
+    pipeline.process([record(txn(i), i) for i in range(5)], now_ms=0)
+    assert len(pipeline.decision_log) == 3
+    again = pipeline.process([record(txn(i), i) for i in range(5)], now_ms=0)
+    # t2..t4 are answered from the log; t0 and t1 were forgotten and are decided anew, pushing t2 and t3 out
+    assert again.redelivered == 3 and [t.txn_id for t in again.transactions] == ["t0", "t1"]
+    assert [pipeline.decision_log.get(f"t{i}") is not None for i in range(5)] == [True, True, False, False, True]
+    assert pipeline.decision_log.puts == 7
