@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import collections
+import functools
+from datetime import tzinfo
 from pathlib import Path
 
 import click
 import orjson
 
 from streams.cli.brokers import ensure_contract_topics, kafka_settings
+from streams.cli.zone import timezone_option
 from streams.settings import Settings
+
+_ZONE_HELP = (
+    "The simulated bank's time zone, an IANA name (Europe/London: its daylight saving time is followed) or an "
+    "offset from UTC. The customers' daily rhythm (shop hours, night shifts, account takeovers at night) is on "
+    "the bank's wall clock. The worker's INTERCEPTOR_TIMEZONE sets it too, unless --timezone is given, so the "
+    "feed and the worker agree."
+)
 
 
 def _mix(value: str) -> dict[str, float]:
@@ -44,7 +54,10 @@ def _mix(value: str) -> dict[str, float]:
 @click.option(
     "--rate", type=float, default=0.0, help="With --kafka: transactions per second (0 = as fast as possible)."
 )
-def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, out_dir, kafka, rate) -> None:
+@functools.partial(timezone_option, help=_ZONE_HELP)
+def simulate(
+    customers, days, seed, fraud_rate, mix, split_limit, lookalikes, out_dir, kafka, rate, zone: tzinfo
+) -> None:
     """Generate transactions, calls and ground-truth labels, reproducible by --seed."""
     from rich.console import Console
 
@@ -62,6 +75,7 @@ def simulate(customers, days, seed, fraud_rate, mix, split_limit, lookalikes, ou
         typology_mix=_mix(mix),
         split_limit=split_limit,
         lookalikes=lookalikes,
+        zone=zone,
     )
     try:
         feed = run(cfg)

@@ -1,5 +1,6 @@
-"""`--timezone`, for the commands that compute features outside the worker (`backtest`, `rules test`): the
-bank's time zone for `hour` and `night`, from the worker's own INTERCEPTOR_TIMEZONE unless given."""
+"""`--timezone`, for the commands that compute features outside the worker (`backtest`, `rules test`) and for
+`simulate`, whose simulated bank lives by it: the bank's time zone for `hour` and `night`, from the worker's own
+INTERCEPTOR_TIMEZONE unless given."""
 
 from __future__ import annotations
 
@@ -23,8 +24,14 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from None
 
 
-def timezone_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds `--timezone`, passed to the command as `zone` (a tzinfo)."""
+_HELP = (
+    "The bank's time zone for the hour and night features, as the worker's INTERCEPTOR_TIMEZONE (which sets it "
+    "here too, unless --timezone is given): an IANA name (Europe/London) or an offset from UTC."
+)
+
+
+def timezone_option(command: Callable[..., Any], *, help: str = _HELP) -> Callable[..., Any]:
+    """Adds `--timezone`, passed to the command as `zone` (a tzinfo); `help` says what the command does with it."""
     return click.option(
         "--timezone",
         "zone",
@@ -33,6 +40,5 @@ def timezone_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default=DEFAULT_ZONE,
         show_default=True,
         callback=_zone,
-        help="The bank's time zone for the hour and night features, as the worker's INTERCEPTOR_TIMEZONE (which "
-        "sets it here too, unless --timezone is given): an IANA name (Europe/London) or an offset from UTC.",
+        help=help,
     )(command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from streams.simulator.population import DAY_MS, Feed, SimConfig, _account, _iso_date, honest_activity, make_customers
+from streams.simulator.population import Feed, SimConfig, _account, honest_activity, make_customers
 from streams.simulator.typologies import TYPOLOGIES, MuleNetwork
 
 __all__ = ["Feed", "SimConfig", "simulate"]
@@ -21,7 +21,7 @@ def simulate(cfg: SimConfig) -> Feed:
     people = make_customers(cfg, rng, merchants)
     # the bank's own accounts: its customers and the merchants it serves (opening dates it knows)
     feed.on_us |= {p.account: p.opened for p in people}
-    feed.on_us |= {m: _iso_date(cfg.start_ms - rng.randint(365, 5000) * DAY_MS) for m in merchants}
+    feed.on_us |= {m: cfg.clock.date(-rng.randint(365, 5000)) for m in merchants}
     honest_activity(cfg, rng, people, merchants, feed)
     mules = MuleNetwork(cfg, rng, feed)
     victims = rng.sample(people, int(len(people) * cfg.fraud_rate))

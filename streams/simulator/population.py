@@ -1,6 +1,7 @@
 """Simulated bank customers and their honest activity, including the honest look-alikes of fraud.
 
-Everything is drawn from one `random.Random(seed)`, so a seed reproduces the same feed.
+Everything is drawn from one `random.Random(seed)`, so a seed reproduces the same feed. Customers live by the
+bank's wall clock (`SimConfig.zone`, streams/simulator/clock.py): shop hours, night shifts, a thief at night.
 
 What the bank knows, as a bank would: the opening date of an account is sent (`payer_account_opened`,
 `payee_account_opened`) exactly when the account is one of the bank's own (its customers, the merchants it
@@ -15,14 +16,17 @@ import datetime as dt
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 
 import orjson
 
+from streams.features.localtime import DEFAULT_TZ
+from streams.simulator.clock import BankClock
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MINUTE_MS = 60_000
-LOCAL_OFFSET_MS = 8 * HOUR_MS  # the simulated bank is in UTC+8
 
 
 @dataclass
@@ -30,7 +34,8 @@ class SimConfig:
     customers: int = 5000
     days: int = 7
     seed: int = 1
-    start_ms: int = 1_772_294_400_000  # 2026-03-01 00:00 in UTC+8 (2026-02-28T16:00Z)
+    start: dt.date = dt.date(2026, 3, 1)  # the first day on the bank's wall clock (in +08:00: from 2026-02-28T16:00Z)
+    zone: tzinfo = DEFAULT_TZ  # the bank's time zone: its customers' daily rhythm follows its wall clock
     fraud_rate: float = 0.01  # share of customers who become victims during the period
     typology_mix: dict[str, float] = field(
         default_factory=lambda: {"impersonation": 0.5, "investment": 0.2, "account_takeover": 0.15, "mule_chain": 0.15}
@@ -41,6 +46,20 @@ class SimConfig:
     on_us_payees: float = 0.3  # share of a customer's payees that are customers of the same bank
     new_customers: float = 0.05  # share of customers whose account is under 90 days old (new, just moved)
     investment_platforms: int = 3  # accounts an investment-scam ring has its victims pay (shared by victims)
+
+    @property
+    def clock(self) -> BankClock:
+        return BankClock(self.zone, self.start)
+
+    @property
+    def start_ms(self) -> int:
+        """Where the feed's period starts: local midnight starting its first day (epoch ms)."""
+        return self.clock.at(0, 0)
+
+    @property
+    def end_ms(self) -> int:
+        """Where the feed's period ends: local midnight ending its last day (epoch ms)."""
+        return self.clock.at(self.days, 0)
 
 
 @dataclass
@@ -124,13 +143,14 @@ class Feed:
 
 
 def make_customers(cfg: SimConfig, rng: random.Random, merchants: list[str]) -> list[Customer]:
+    clock = cfg.clock
     people = []
     for i in range(cfg.customers):
         years = rng.uniform(0.5, 15)
         student = cfg.lookalikes and rng.random() < 0.03
         young = cfg.lookalikes and rng.random() < cfg.new_customers  # a new customer, or one who just moved here
         opened_days = rng.randint(2, 20) if student else rng.randint(1, 90) if young else int(years * 365)
-        opened = _iso_date(cfg.start_ms - opened_days * DAY_MS)
+        opened = clock.date(-opened_days)
         payees = [_payee(cfg, rng, i) for _ in range(rng.randint(2, 6))]
         payees += rng.sample(merchants, 3)
         scale = math.exp(rng.gauss(math.log(300), 0.9))
@@ -153,11 +173,11 @@ def make_customers(cfg: SimConfig, rng: random.Random, merchants: list[str]) -> 
 def honest_activity(
     cfg: SimConfig, rng: random.Random, people: list[Customer], merchants: list[str], feed: Feed
 ) -> None:
+    clock = cfg.clock
     for day in range(cfg.days):
-        day_ms = cfg.start_ms + day * DAY_MS
         for c in people:
             for _ in range(_poisson(rng, 1.4)):
-                ts = day_ms + _local_time(rng, c.night_worker)
+                ts = clock.at(day, _local_time(rng, c.night_worker))
                 if rng.random() < 0.5:
                     feed.transfer(ts, c, rng.choice(c.payees[-3:]), c.scale * rng.uniform(0.05, 0.5), channel="pos")
                 elif rng.random() < 0.92:
@@ -168,14 +188,16 @@ def honest_activity(
                     feed.transfer(ts, c, payee, c.scale * math.exp(rng.gauss(0, 0.5)), channel="online")
             if rng.random() < 0.02:  # an ordinary call from abroad or a virtual number (delivery, bank, spam)
                 risk = rng.choice(["overseas", "virtual", "normal"])
-                feed.call(day_ms + _local_time(rng, False), c, f"+{rng.randrange(10**10)}", risk, rng.uniform(20, 300))
+                started = clock.at(day, _local_time(rng, False))
+                feed.call(started, c, f"+{rng.randrange(10**10)}", risk, rng.uniform(20, 300))
     if cfg.lookalikes:
         _lookalikes(cfg, rng, people, merchants, feed)
 
 
 def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merchants: list[str], feed: Feed) -> None:
     n = len(people)
-    span = cfg.days * DAY_MS
+    clock = cfg.clock
+    span = cfg.end_ms - cfg.start_ms  # days * DAY_MS, but for a change of daylight saving time
     # relatives abroad call, then the customer sends money home (to a known payee, sometimes a new one)
     for c in rng.sample(people, max(1, n // 100)):
         ts = cfg.start_ms + rng.randrange(span)
@@ -198,7 +220,7 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
             )
             feed.transfer(ts + k * rng.randrange(HOUR_MS), relative, c.account, amount, channel="online")
     # people who just moved here bring their money from their old bank (a young account receiving thousands)
-    recent = _iso_date(cfg.start_ms - 90 * DAY_MS)
+    recent = clock.date(-90)
     for c in people:
         if c.opened > recent and not c.student and rng.random() < 0.5:
             ts = cfg.start_ms + rng.randrange(span)
@@ -208,7 +230,7 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
     for c in rng.sample(people, max(1, n // 100)):
         for _ in range(rng.randint(1, 4)):
             tenant = rng.choice(people) if rng.random() < 0.3 else _account("6217", rng.randrange(10**10))
-            ts = cfg.start_ms + rng.randrange(min(span, 2 * DAY_MS))
+            ts = cfg.start_ms + rng.randrange(clock.at(min(cfg.days, 2), 0) - cfg.start_ms)
             feed.transfer(ts, tenant, c.account, rng.uniform(1500, 9000), channel="online")
     # a collection among friends or family (a wedding gift, a shared trip, a flat deposit split): three to six
     # people each send one person a few thousand within a few hours, most of them paying that person first time
@@ -226,14 +248,14 @@ def _lookalikes(cfg: SimConfig, rng: random.Random, people: list[Customer], merc
         agency = _account("6250", k)
         if rng.random() < 0.3:
             days = rng.randint(10, 80) if rng.random() < 0.2 else rng.randint(365, 4000)
-            feed.on_us[agency] = _iso_date(cfg.start_ms - days * DAY_MS)
+            feed.on_us[agency] = clock.date(-days)
         for c in rng.sample(people, min(n, rng.randint(5, 15))):
-            ts = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS + _local_time(rng, False)
+            ts = clock.at(rng.randrange(cfg.days), _local_time(rng, False))
             feed.transfer(ts, c, agency, rng.uniform(2000, 10000), channel="online")
     # small shops paid by many distinct people (already in honest activity via merchants); shops pay suppliers
     for m in merchants:
         for day in range(cfg.days):
-            ts = cfg.start_ms + day * DAY_MS + 20 * HOUR_MS
+            ts = clock.at(day, 20 * HOUR_MS)
             feed.transfer(ts, m, _account("6260", rng.randrange(1000)), rng.uniform(2000, 8000), channel="online")
 
 
@@ -266,7 +288,3 @@ def _local_time(rng: random.Random, night_worker: bool) -> int:
 
 def _account(prefix: str, n: int) -> str:
     return f"{prefix}{n:012d}"
-
-
-def _iso_date(ms: int) -> str:
-    return dt.datetime.fromtimestamp((ms + LOCAL_OFFSET_MS) / 1000, tz=dt.UTC).date().isoformat()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from streams.simulator.population import DAY_MS, HOUR_MS, MINUTE_MS, Customer, Feed, SimConfig, _account, _iso_date
+from streams.simulator.population import DAY_MS, HOUR_MS, MINUTE_MS, Customer, Feed, SimConfig, _account
 
 RISKY = ("flagged", "overseas", "virtual")
 
@@ -29,7 +29,7 @@ class MuleNetwork:
         for m in [*self.mules, *self.platforms]:
             if rng.random() < self.ON_US:
                 days = rng.randint(90, 2000) if rng.random() < self.ESTABLISHED else rng.randint(1, 25)
-                feed.on_us[m] = _iso_date(cfg.start_ms - days * DAY_MS)
+                feed.on_us[m] = cfg.clock.date(-days)
         for m in [*self.mules, *self.platforms]:
             feed.labels.append({"account": m, "verdict": "fraud", "role": "mule"})
 
@@ -57,7 +57,7 @@ class MuleNetwork:
 
 def impersonation(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
     """A call from a risky number; during it, one or more large transfers to a new (mule) account."""
-    start = cfg.start_ms + rng.randrange(cfg.days * DAY_MS - 2 * HOUR_MS)
+    start = cfg.start_ms + rng.randrange(cfg.end_ms - cfg.start_ms - 2 * HOUR_MS)
     duration = rng.uniform(15, 90) * 60
     feed.call(start, victim, f"+{rng.randrange(10**11)}", rng.choice(RISKY), duration)
     mule = mules.pick()
@@ -75,19 +75,23 @@ def investment(cfg: SimConfig, rng: random.Random, victim: Customer, mules: Mule
     """No call: escalating transfers over days to one of the ring's few 'platform' accounts (it lets them win
     first), which other victims pay too."""
     payee = mules.platform()
-    # victims join a platform at any time of its life (it runs for weeks): any day but the feed's last
-    ts = cfg.start_ms + rng.randrange(max(1, cfg.days - 1)) * DAY_MS + rng.randrange(8 * HOUR_MS, 23 * HOUR_MS)
+    # victims join a platform at any time of its life (it runs for weeks): any day but the feed's last, between
+    # 08:00 and 23:00 local; they pay again a day or two later, within three hours of that time of day
+    clock, end = cfg.clock, cfg.end_ms
+    day, wall = rng.randrange(max(1, cfg.days - 1)), rng.randrange(8 * HOUR_MS, 23 * HOUR_MS)
+    ts = clock.at(day, wall)
     amount = rng.uniform(2_000, 8_000)
-    while ts < cfg.start_ms + cfg.days * DAY_MS:
+    while ts < end:
         feed.transfer(ts, victim, payee, amount, channel="online", typology="investment")
         mules.receive(payee, ts, amount)
         amount *= rng.uniform(1.8, 3.0)
-        ts += rng.randint(1, 2) * DAY_MS + rng.randrange(-3 * HOUR_MS, 3 * HOUR_MS)
+        day, wall = day + rng.randint(1, 2), wall + rng.randrange(-3 * HOUR_MS, 3 * HOUR_MS)
+        ts = clock.at(day, wall)
 
 
 def account_takeover(cfg: SimConfig, rng: random.Random, victim: Customer, mules: MuleNetwork, feed: Feed) -> None:
     """A new device at night drains most of the balance to a new payee in one or two transfers."""
-    night = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS + rng.randint(1, 4) * HOUR_MS
+    night = cfg.clock.at(rng.randrange(cfg.days), rng.randint(1, 4) * HOUR_MS)  # 01:00 to 04:00 local
     device = f"dev-x{rng.randrange(10**6)}"
     mule = mules.pick()
     left = victim.balance * rng.uniform(0.8, 0.95)
@@ -111,11 +115,11 @@ def mule_recruit(cfg: SimConfig, rng: random.Random, victim: Customer, mules: Mu
     """A fake-job recruit is asked to 'process payments': strangers, scammed elsewhere, pay the recruit's account
     and the recruit forwards it on, one 'task' a day for one to three days (a collection account is used until
     it is frozen). The strangers are the victims; the recruit acts as a mule."""
-    day_ms = cfg.start_ms + rng.randrange(cfg.days) * DAY_MS
+    clock, day = cfg.clock, rng.randrange(cfg.days)
     for _ in range(rng.randint(1, 3)):
-        if day_ms >= cfg.start_ms + cfg.days * DAY_MS:
+        if day >= cfg.days:
             break
-        ts = day_ms + rng.randrange(DAY_MS - 2 * HOUR_MS)
+        ts = clock.at(day, rng.randrange(DAY_MS - 2 * HOUR_MS))  # before 22:00 local
         received = 0.0
         for _ in range(rng.randint(2, 4)):
             ts += rng.randint(2, 15) * MINUTE_MS
@@ -125,7 +129,7 @@ def mule_recruit(cfg: SimConfig, rng: random.Random, victim: Customer, mules: Mu
             received += amount
         onward = ts + rng.randint(5, 20) * MINUTE_MS
         feed.transfer(onward, victim, mules.pick(), received * 0.9, typology="mule_chain", role="mule")
-        day_ms += rng.randint(1, 2) * DAY_MS
+        day += rng.randint(1, 2)
 
 
 TYPOLOGIES = {
