@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
+from rules.ruleset import CompiledRuleset
 from streams.errors import REASON_CLASSES, EventError
 from streams.events import Transaction
 from streams.outputs import Verdict
@@ -229,6 +230,21 @@ class Metrics:
             self.verifications.labels(result)
         for change in ("listed", "candidate", "cleared"):
             self.mule_list_changes.labels(change)
+
+    def ruleset_loaded(self, ruleset: CompiledRuleset) -> None:
+        """The ruleset in force, and its rules' series at 0. A counter series that first appears with its first
+        increment shows no increase() for it: without this, a rule's first hit, interception or feedback was
+        lost to the panels, and rule precision from feedback stayed empty until a second one came."""
+        self.ruleset.info({"version": ruleset.version, "rules": str(len(ruleset.rules)), "source": ruleset.source})
+        for rule in ruleset.rules:
+            self.rule_hits.labels(rule.id, "shadow" if rule.shadow else "active")
+            if rule.shadow:
+                continue  # a shadow rule holds and blocks nothing, so it gets no feedback either
+            for action in INTERCEPTING:
+                self.rule_intercepted.labels(rule.id, action)
+            for verdict in ("fraud", "legit"):
+                for source in ("label", "verification"):
+                    self.rule_feedback.labels(rule.id, verdict, source)
 
     def observe_batch(
         self,

@@ -65,7 +65,7 @@ def run_worker(settings: Settings) -> None:
 
     def use(new: CompiledRuleset) -> None:
         pipeline.scorer = RulesetScorer(new)
-        metrics.ruleset.info({"version": new.version, "rules": str(len(new.rules)), "source": new.source})
+        metrics.ruleset_loaded(new)
 
     use(ruleset)
     pipeline.recent = RecentTraffic(RECENT_ROWS, len(REGISTRY))

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
+from rules.ruleset import default_ruleset_path, load_ruleset
 from streams.metrics import LATENCY_BUCKETS, Metrics, observe_many
 from streams.outputs import RawRecord, Reason, Verdict
 from streams.pipeline import Topics, TransactionPipeline
@@ -103,3 +104,30 @@ def test_a_batch_of_latencies_shows_in_the_histogram_as_one_by_one_observations(
         assert batched.get_sample_value("h_bucket", {"le": le}) == one_by_one.get_sample_value("h_bucket", {"le": le})
     assert batched.get_sample_value("h_count") == len(values)
     assert batched.get_sample_value("h_sum") == pytest.approx(one_by_one.get_sample_value("h_sum"))
+
+
+def test_a_loaded_rulesets_rules_have_their_series_from_the_start() -> None:
+    # increase() cannot see the first increment of a series that did not exist before it: without the series at
+    # 0, a rule's first feedback would never reach the precision panel
+    ruleset = load_ruleset(default_ruleset_path())
+    metrics = Metrics(CollectorRegistry())
+    metrics.ruleset_loaded(ruleset)
+    registry = metrics.registry
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    active = [r.id for r in ruleset.rules if not r.shadow]
+    shadow = [r.id for r in ruleset.rules if r.shadow]
+    assert active and shadow
+    for rule in active:
+        for verdict in ("fraud", "legit"):
+            for source in ("label", "verification"):
+                assert value("interceptor_rule_feedback_total", rule=rule, verdict=verdict, source=source) == 0
+        assert value("interceptor_rule_hits_total", rule=rule, mode="active") == 0
+        assert value("interceptor_rule_intercepted_transactions_total", rule=rule, action="hold") == 0
+    for rule in shadow:
+        assert value("interceptor_rule_hits_total", rule=rule, mode="shadow") == 0
+        assert value("interceptor_rule_feedback_total", rule=rule, verdict="fraud", source="label") is None
+    assert value("interceptor_ruleset_info", version=ruleset.version, rules=str(len(ruleset.rules)),
+                 source=ruleset.source) == 1  # fmt: skip
