@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from rules.ruleset import CompiledRuleset
 from streams.errors import REASON_CLASSES, EventError
-from streams.events import Transaction
-from streams.outputs import Verdict
+from streams.events import CHANNELS, Transaction
+from streams.outputs import ACTIONS, Verdict
 from streams.pipeline import BatchOutcome
 
 # Fine below 10 ms, where a healthy worker lives; coarse above, where an operator only needs "too slow".
@@ -219,7 +219,11 @@ class Metrics:
         )
         ProcessCollector(registry=registry)  # process_resident_memory_bytes and the like, against the memory limit
 
-        # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data".
+        # Series that operators alert on exist from the start (at 0), so "no failures yet" is not "no data", and a
+        # rate over a burst that came between two scrapes is not lost (a series' first sample has no increase)
+        for action in ACTIONS:
+            for channel in (*sorted(CHANNELS), UNKNOWN_CHANNEL):
+                self.decisions.labels(action, channel)
         for result in ("success", "failure", "refused"):
             self.ruleset_reloads.labels(result)
         for reason in REASON_CLASSES:

@@ -131,3 +131,11 @@ def test_a_loaded_rulesets_rules_have_their_series_from_the_start() -> None:
         assert value("interceptor_rule_feedback_total", rule=rule, verdict="fraud", source="label") is None
     assert value("interceptor_ruleset_info", version=ruleset.version, rules=str(len(ruleset.rules)),
                  source=ruleset.source) == 1  # fmt: skip
+
+
+def test_decision_counts_exist_at_zero_before_the_first_decision() -> None:
+    # a burst decided between two scrapes would otherwise be born at its final value, and its rate would be 0
+    registry = Metrics(CollectorRegistry()).registry
+    for action in ("allow", "review", "hold", "block"):
+        for channel in ("mobile", "online", "pos", "unknown"):
+            assert registry.get_sample_value("interceptor_decisions_total", {"action": action, "channel": channel}) == 0
