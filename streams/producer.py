@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from streams.pipeline import OutMessage
 
@@ -43,12 +44,39 @@ class KafkaOutput:
         await self._producer.stop()
 
     async def send(self, messages: Iterable[OutMessage]) -> None:
+        """Messages for a given partition (decisions, alerts, hold outcomes) go as one record batch per
+        partition, with one delivery future per batch: `AIOKafkaProducer.send` per message, a coroutine and a
+        future each, cost more than deciding the transaction (BENCHMARKS.md). A message without a partition
+        (dead letters, mule reports: the producer's partitioner picks one by key) is sent on its own, after the
+        batches begun before it, so every partition receives its messages in the order given."""
         # only what is still in flight is kept: `delivered` once gathered the 50,000 futures of a checkpoint
         # interval on the event loop, a 0.16 s pause
         pending = [f for f in self._pending if not _settled(f)]
-        send = self._producer.send
+        producer = self._producer
+        batches: dict[tuple[str, int], BatchBuilder] = {}
+
+        async def send_open_batches() -> None:
+            for (topic, partition), batch in batches.items():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+            batches.clear()
+
         for m in messages:
-            pending.append(await send(m.topic, m.value, key=m.key, partition=m.partition))
+            if m.partition is None:
+                await send_open_batches()
+                pending.append(await producer.send(m.topic, m.value, key=m.key))
+                continue
+            tp = (m.topic, m.partition)
+            batch = batches.get(tp)
+            if batch is not None and batch.append(key=m.key, value=m.value, timestamp=None) is not None:
+                continue
+            if batch is not None:  # full (max_batch_size): off it goes, and a new one
+                pending.append(await producer.send_batch(batches.pop(tp), m.topic, partition=m.partition))
+            batch = producer.create_batch()
+            if batch.append(key=m.key, value=m.value, timestamp=None) is None:  # too large on its own: the
+                pending.append(await producer.send(m.topic, m.value, key=m.key, partition=m.partition))  # error
+                continue
+            batches[tp] = batch
+        await send_open_batches()
         self._pending = pending
 
     async def delivered(self) -> None:
