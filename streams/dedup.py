@@ -51,7 +51,8 @@ class DecisionLog:
     def put_many(
         self, txn_ids: Sequence[str], fingerprints: Iterable[int], decisions: Iterable[bytes], alerted: Iterable[bool]
     ) -> None:
-        """`put` for a batch, in order: a few C calls instead of a Python call per decision."""
+        """`put` for a batch of distinct txn_ids not yet remembered (a batch's new decisions), in order: a few C
+        calls instead of a Python call per decision."""
         entries = self._entries
         entries.update(zip(txn_ids, zip(fingerprints, decisions, alerted, strict=True), strict=True))
         self.puts += len(txn_ids)
