@@ -35,7 +35,7 @@ def remember(decision_log: DecisionLog, value: bytes, holds: dict[str, Hold | No
 
     With `holds`, also track the holds of the partition: a hold decision adds one, its outcome marks it closed
     (None) for good, even if the decision is written again later (a re-delivery), so the holds left after
-    reading the partition are still open (the payer, the record's key, is filled in later)."""
+    reading the partition are still open (the payer, the record's key, and its partition are filled in later)."""
     try:
         record = orjson.loads(value)
         txn_id, action = record["txn_id"], record["action"]
@@ -134,7 +134,7 @@ class DecisionHandoff:
         learnt = 0
         log_ = self.decision_log()
         pending: dict[str, Hold | None] = {}  # txn_id -> hold decided in these partitions (None: closed)
-        payers: dict[str, str] = {}  # txn_id -> payer (the records' key) of those holds
+        owners: dict[str, tuple[str, int]] = {}  # txn_id -> payer (the record's key) and partition of those holds
         while any([await consumer.position(tp) < ends[tp] for tp in tps]):
             for messages in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
                 for m in messages:
@@ -143,21 +143,23 @@ class DecisionHandoff:
                     before = len(pending)
                     learnt += remember(log_, m.value, pending)
                     if len(pending) > before and m.key is not None:
-                        payers[orjson.loads(m.value)["txn_id"]] = m.key.decode()
-        reopened = self._reopen({k: h for k, h in pending.items() if h is not None}, payers)
+                        owners[orjson.loads(m.value)["txn_id"]] = (m.key.decode(), m.partition)
+        reopened = self._reopen({k: h for k, h in pending.items() if h is not None}, owners)
         if reopened:
             log.info("took over %d open holds from %s", reopened, self.topic)
         return learnt
 
-    def _reopen(self, pending: dict[str, Hold], payers: dict[str, str]) -> int:
+    def _reopen(self, pending: dict[str, Hold], owners: dict[str, tuple[str, int]]) -> int:
+        """Open the holds still open in the partitions read; each keeps its decision's partition, so its outcome
+        goes there too (whatever partitioner the bank's producer used) and a later owner sees it closed."""
         if self.holds is None:
             return 0
         book = self.holds()
         reopened = 0
         for txn_id, hold in pending.items():
-            if txn_id in book.holds or txn_id in book.closed or txn_id not in payers:
+            if txn_id in book.holds or txn_id in book.closed or txn_id not in owners:
                 continue
-            hold.payer = payers[txn_id]
+            hold.payer, hold.partition = owners[txn_id]
             book.open(hold)
             reopened += 1
         return reopened

@@ -7,7 +7,7 @@ import pickle
 import orjson
 
 from streams.dedup import DecisionLog, Remembered
-from streams.handoff import remember
+from streams.handoff import DecisionHandoff, remember
 from streams.outputs import RawRecord
 from streams.pipeline import TransactionPipeline
 from streams.scorer import AllowAllScorer
@@ -54,6 +54,22 @@ def test_holds_decided_and_not_closed_in_the_partition_are_still_open() -> None:
         "block",
         ("r1",),
     )
+
+
+def test_a_reopened_holds_outcome_goes_to_the_partition_of_its_decision() -> None:
+    # the bank's producer may partition by something else than the payer key: the outcome must still go where
+    # its decision is, or the next worker to take that partition over would reopen a hold already closed
+    terms = {"deadline": 9_000, "held_at": 1_000, "until": 61_000, "on_expiry": "block", "payee_account": "mule-1"}
+    decision = {"kind": "decision", "txn_id": "t1", "action": "hold", "score": 60.0, "amount": 900.0,
+                "currency": "CNY", "ruleset": "v1", "reasons": [{"rule": "r1"}], "hold": terms}  # fmt: skip
+    pending: dict = {}
+    remember(DecisionLog(), orjson.dumps(decision), pending)
+    pipeline = TransactionPipeline(AllowAllScorer(), hold_clock="event")
+    handoff = DecisionHandoff("decisions", lambda: pipeline.decision_log, {}, holds=lambda: pipeline.engine.holds)
+    assert handoff._reopen(pending, {"t1": ("payer-1", 2)}) == 1
+    out = pipeline.expire(now_ms=10_000)  # past the deadline: the hold closes on its default
+    assert [(m.topic, m.key, m.partition) for m in out.messages] == [("decisions", b"payer-1", 2)]
+    assert orjson.loads(out.messages[0].value)["kind"] == "hold_outcome"
 
 
 def test_a_checkpointed_decision_log_answers_as_before() -> None:
