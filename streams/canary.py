@@ -13,11 +13,12 @@ configured share of them is refused (or, in `warn` mode, loaded with a warning).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from rules.ruleset import CompiledRuleset
+from rules.ruleset import CompiledRuleset, RuleInfo
 from scoring.kernel import score_batch
 from scoring.program import ACTIONS
 
@@ -84,3 +85,27 @@ def compare(running: CompiledRuleset, candidate: CompiledRuleset, rows: np.ndarr
         key = f"{ACTIONS[b]}->{ACTIONS[a]}"
         transitions[key] = transitions.get(key, 0) + 1
     return CanaryReport(len(rows), int(np.count_nonzero(differ)), escalated, transitions)
+
+
+def switched_to_shadow(running: CompiledRuleset, candidate: CompiledRuleset) -> tuple[str, ...]:
+    """The rules `candidate` switches from active to shadow, when that is all it changes (its version aside);
+    else (). A shadow rule holds and blocks nothing, so such a change can only lower decisions, and it is what an
+    operator does to stop a runaway rule: the guard lets it through however many decisions it changes."""
+    if (running.thresholds, running.holds, running.blocks) != (candidate.thresholds, candidate.holds, candidate.blocks):
+        return ()
+    if [_apart_from_mode(r) for r in running.rules] != [_apart_from_mode(r) for r in candidate.rules]:
+        return ()
+    before, after = running.program, candidate.program
+    same_code = all(
+        np.array_equal(getattr(before, name), getattr(after, name), equal_nan=name == "args")
+        for name in ("ops", "args", "rule_start", "rule_score", "rule_floor")
+    )
+    if not same_code or np.any(before.rule_shadow & ~after.rule_shadow):  # a shadow rule made active
+        return ()
+    switched = after.rule_shadow & ~before.rule_shadow
+    return tuple(rule.id for rule, now in zip(running.rules, switched.tolist(), strict=True) if now)
+
+
+def _apart_from_mode(rule: RuleInfo) -> RuleInfo:
+    # `source` (path:line) moves when a `mode:` line is added above a later rule
+    return dataclasses.replace(rule, mode="", source="")

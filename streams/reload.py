@@ -16,7 +16,7 @@ from pathlib import Path
 from rules.errors import RuleError
 from rules.loader import MAX_RULESET_BYTES, rule_files
 from rules.ruleset import CompiledRuleset, load_ruleset
-from streams.canary import RecentTraffic, compare
+from streams.canary import RecentTraffic, compare, switched_to_shadow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class ReloadResult:
 @dataclass(frozen=True, slots=True)
 class ReloadGuard:
     """Refuse (or only warn about) a ruleset that changes the action of more than `max_changed_share` of the
-    recent transactions. With fewer than `min_rows` recent transactions there is nothing to judge by."""
+    recent transactions. With fewer than `min_rows` recent transactions there is nothing to judge by. A ruleset
+    that only switches rules to shadow (an operator stopping a runaway rule) is let through."""
 
     recent: RecentTraffic
     mode: str = "refuse"  # refuse, warn or off
@@ -50,6 +51,14 @@ class ReloadGuard:
             return None
         if len(self.recent) < self.min_rows:
             log.info("reload guard: only %d recent transactions, not judging %s", len(self.recent), candidate.version)
+            return None
+        silenced = switched_to_shadow(running, candidate)
+        if silenced:
+            log.warning(
+                "reload guard: %s only switches %s to shadow: loaded without comparing decisions",
+                candidate.version,
+                ", ".join(silenced),
+            )
             return None
         report = compare(running, candidate, self.recent.rows())
         if report.changed_share <= self.max_changed_share:

@@ -89,6 +89,33 @@ def test_a_ruleset_that_would_block_everyone_is_refused_and_the_running_one_stay
     assert result is not None and result.ok and [r.version for r in loaded] == ["careful"]
 
 
+def test_switching_a_runaway_rule_to_shadow_goes_through_the_guard_and_nothing_else_with_it(
+    tmp_path: Path, caplog
+) -> None:
+    # the runbook's answer to a rule blocking honest customers: it changes most decisions, all of them downwards
+    path = copy_default(tmp_path)
+    runaway = "{id: typo, description: d, when: amount > 0, score: 100, action: block"
+    narrow = "{id: narrow, description: d, when: amount > 900000 and night, score: 30}"
+    add_rule(path, "runaway", f"{runaway}}}\n  - {narrow}")
+    running = load_ruleset(path)
+    loaded: list = []
+    watcher = RulesetWatcher(path, running, loaded.append, ReloadGuard(recent_traffic_of(path)))
+
+    # removing the rule, or switching it to shadow and changing another rule too, is judged as any change
+    add_rule(path, "removed", narrow)
+    assert watcher.poll().refused  # type: ignore[union-attr]
+    add_rule(path, "and-more", f"{runaway}, mode: shadow}}\n  - {narrow.replace('900000', '90000')}")
+    assert watcher.poll().refused  # type: ignore[union-attr]
+    assert loaded == []
+
+    add_rule(path, "silenced", f"{runaway}, mode: shadow}}\n  - {narrow}")
+    with caplog.at_level("WARNING"):
+        result = watcher.poll()
+    assert result is not None and result.ok and [r.version for r in loaded] == ["silenced"]
+    assert "only switches typo to shadow" in caplog.text
+    assert watcher.current.rules[watcher.current.rule_index("typo")].shadow
+
+
 def test_warn_mode_loads_the_change_and_says_why_it_is_risky(tmp_path: Path, caplog) -> None:
     path = copy_default(tmp_path)
     loaded: list = []
