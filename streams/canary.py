@@ -89,8 +89,10 @@ def compare(running: CompiledRuleset, candidate: CompiledRuleset, rows: np.ndarr
 
 def switched_to_shadow(running: CompiledRuleset, candidate: CompiledRuleset) -> tuple[str, ...]:
     """The rules `candidate` switches from active to shadow, when that is all it changes (its version aside);
-    else (). A shadow rule holds and blocks nothing, so such a change can only lower decisions, and it is what an
-    operator does to stop a runaway rule: the guard lets it through however many decisions it changes."""
+    else (). A shadow rule adds nothing to a decision, so on the same features each decision can only go down
+    (later ones can still rise: a block that becomes a hold opens a hold, which `payer.open_holds` rules see),
+    and it is what an operator does to stop a runaway rule: the guard lets it through however many decisions
+    it changes."""
     if (running.thresholds, running.holds, running.blocks) != (candidate.thresholds, candidate.holds, candidate.blocks):
         return ()
     if [_apart_from_mode(r) for r in running.rules] != [_apart_from_mode(r) for r in candidate.rules]:
