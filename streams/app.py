@@ -89,6 +89,7 @@ class Interceptor(mode.Service):
             settings.batch_max,
             self._on_revoke,
             settings.session_timeout_s,
+            self._on_assign,
         )
         self.handoff = DecisionHandoff(
             settings.topic("decisions"),
@@ -113,6 +114,7 @@ class Interceptor(mode.Service):
         self._puts_saved = 0  # the decision log's count of remembered decisions at the last save
         self._puts_committed = 0  # and at the save the last commit covers
         self._changed = False  # state or offsets moved since the last save and commit
+        self._rebalancing = False  # partitions revoked and not yet assigned again: holds wait (_on_assign)
         self._saving: ForkedSave | None = None  # the newest checkpoint's writer
         self._checkpointing: asyncio.Task[None] | None = None  # waits for it, then commits, in the background
         self._lag_reported: set[str] = set()  # the partitions whose consumer lag this worker exports
@@ -350,11 +352,24 @@ class Interceptor(mode.Service):
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Partitions leave this worker: deliver and commit everything decided for them before anyone else
         reads them. Runs with `batch_lock` held."""
+        # no hold expires until the new assignment says which partitions, and so which holds, stay here
+        self._rebalancing = True
         await self._save_and_commit(final=True)
         partitions = [tp.partition for tp in revoked if tp.topic == self.transactions_topic]
         self.handoff.forget(partitions)
         for p in partitions:  # other workers decide them now: the feed records them from where this one stopped
             self.state_feed.give_up(p, self.consumer.processed.get(TopicPartition(self.transactions_topic, p)))
+
+    def _on_assign(self, assigned: set[TopicPartition]) -> None:
+        """The partitions this worker decides from now on (all of them: aiokafka's rebalances are eager). The
+        open holds of the others, kept from before the rebalance or restored from a checkpoint, are for their
+        new owners to close (they reopen them from `decisions`): an expiry here would be a second outcome."""
+        owned = {tp.partition for tp in assigned if tp.topic == self.transactions_topic}
+        dropped = self.pipeline.engine.holds.keep_partitions(owned)
+        if dropped:
+            log.info("%d open holds of partitions other workers own now are theirs to close", dropped)
+            self._changed = True
+        self._rebalancing = False
 
     def _state_offsets(self) -> dict[int, int]:
         topic = self.transactions_topic
@@ -370,6 +385,8 @@ class Interceptor(mode.Service):
     async def expire_holds(self) -> None:
         """Wall-clock deadlines: a hold nobody verified in time gets the ruleset's default."""
         async with self.consumer.batch_lock:
+            if self._rebalancing:
+                return
             outcome = self.pipeline.expire(int(time.time() * 1000))
             if outcome.messages:
                 await self.send(outcome)

@@ -28,6 +28,7 @@ from streams.outputs import RawRecord
 log = logging.getLogger(__name__)
 
 OnRevoke = Callable[[set[TopicPartition]], Awaitable[None]]
+OnAssign = Callable[[set[TopicPartition]], None]
 
 
 class BatchConsumer:
@@ -39,6 +40,7 @@ class BatchConsumer:
         max_records: int,
         on_revoke: OnRevoke,
         session_timeout_s: float = 60.0,
+        on_assign: OnAssign | None = None,
     ) -> None:
         self.topics = list(topics)
         self.max_records = max_records
@@ -47,6 +49,7 @@ class BatchConsumer:
         self.batch_lock = asyncio.Lock()  # held while a batch is processed; a rebalance waits for it
         self.generation = 0  # rebalances so far: a batch fetched before one is stale (see `next_batch`)
         self._on_revoke = on_revoke
+        self._on_assign = on_assign
         self._config = dict(
             group_id=group_id,
             enable_auto_commit=False,
@@ -171,3 +174,6 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned partitions: %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)))
+        if self.consumer._on_assign is not None:
+            async with self.consumer.batch_lock:
+                self.consumer._on_assign(set(assigned))

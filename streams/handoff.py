@@ -144,20 +144,23 @@ class DecisionHandoff:
                     learnt += remember(log_, m.value, pending)
                     if len(pending) > before and m.key is not None:
                         owners[orjson.loads(m.value)["txn_id"]] = (m.key.decode(), m.partition)
-        reopened = self._reopen({k: h for k, h in pending.items() if h is not None}, owners)
+        reopened = self._reopen(pending, owners)
         if reopened:
             log.info("took over %d open holds from %s", reopened, self.topic)
         return learnt
 
-    def _reopen(self, pending: dict[str, Hold], owners: dict[str, tuple[str, int]]) -> int:
+    def _reopen(self, pending: dict[str, Hold | None], owners: dict[str, tuple[str, int]]) -> int:
         """Open the holds still open in the partitions read; each keeps its decision's partition, so its outcome
-        goes there too (whatever partitioner the bank's producer used) and a later owner sees it closed."""
+        goes there too (whatever partitioner the bank's producer used) and a later owner sees it closed. A hold
+        this worker still had open (it owned the partition before) whose outcome another worker wrote meanwhile
+        is closed here without one."""
         if self.holds is None:
             return 0
         book = self.holds()
+        book.closed_elsewhere(txn_id for txn_id, hold in pending.items() if hold is None)
         reopened = 0
         for txn_id, hold in pending.items():
-            if txn_id in book.holds or txn_id in book.closed or txn_id not in owners:
+            if hold is None or txn_id in book.holds or txn_id in book.closed or txn_id not in owners:
                 continue
             hold.payer, hold.partition = owners[txn_id]
             book.open(hold)

@@ -22,6 +22,7 @@ Two clocks, on purpose:
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -84,7 +85,8 @@ class HoldBook:
 
     holds: dict[str, Hold] = field(default_factory=dict)
     spans: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # payer -> txn_id -> [start, end)
-    closed: OrderedDict[str, str] = field(default_factory=OrderedDict)  # txn_id -> action, newest last
+    # txn_id -> action ("elsewhere": closed by another worker), newest last
+    closed: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.holds)
@@ -93,6 +95,27 @@ class HoldBook:
         self.holds[hold.txn_id] = hold
         self.spans.setdefault(hold.payer, {})[hold.txn_id] = [hold.opened_ts_ms, hold.window_end_ms]
         return hold
+
+    def keep_partitions(self, owned: Collection[int]) -> int:
+        """Forget, without an outcome, the open holds of partitions this worker does not own (any more): their
+        owner reopened them from `decisions` and closes them; a second outcome from here could contradict it.
+        Holds of unknown partition (older checkpoints) are kept. Returns how many were forgotten."""
+        gone = [t for t, h in self.holds.items() if h.partition is not None and h.partition not in owned]
+        for txn_id in gone:
+            del self.holds[txn_id]
+        return len(gone)
+
+    def closed_elsewhere(self, txn_ids: Iterable[str]) -> int:
+        """Holds whose outcome another worker wrote to `decisions`: closed here too, without an outcome of
+        their own. Returns how many were open here."""
+        closed = 0
+        for txn_id in txn_ids:
+            if self.holds.pop(txn_id, None) is not None:
+                closed += 1
+            self.closed[txn_id] = "elsewhere"
+            if len(self.closed) > CLOSED_REMEMBERED:
+                self.closed.popitem(last=False)
+        return closed
 
     def open_at(self, payer: str, ts_ms: int) -> int:
         """How many of the payer's holds cover event time `ts_ms`."""

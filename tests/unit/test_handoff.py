@@ -8,7 +8,7 @@ import orjson
 
 from streams.dedup import DecisionLog, Remembered
 from streams.handoff import DecisionHandoff, remember
-from streams.outputs import RawRecord
+from streams.outputs import RawRecord, Verdict
 from streams.pipeline import TransactionPipeline
 from streams.scorer import AllowAllScorer
 
@@ -86,3 +86,41 @@ def test_a_checkpointed_decision_log_answers_as_before() -> None:
     restored.put("t4", Remembered(1, b"{}", False))  # the capacity came back too: t1 goes
     assert restored.get("t1") is None and len(restored) == 3
     assert len(pickle.loads(pickle.dumps(DecisionLog()))) == 0
+
+
+class HoldEverything:
+    version = "v1"
+
+    def score(self, transactions, features):
+        return [Verdict("hold", 60.0) for _ in transactions]
+
+
+def test_a_hold_that_moved_to_another_worker_gets_one_outcome_only() -> None:
+    t0, minute = 1_772_330_400_000, 60_000
+    first, second = TransactionPipeline(HoldEverything()), TransactionPipeline(HoldEverything())
+    txn = orjson.dumps({"txn_id": "t1", "ts": t0, "payer_account": "P", "payee_account": "A", "amount": 2000.0})
+    decisions = [m for m in first.process([RawRecord(txn, "transactions", 2, 0, t0, b"P")], t0).messages]
+
+    def read(pipeline: TransactionPipeline, owners: dict) -> None:  # what DecisionHandoff does with decisions[2]
+        pending: dict = {}
+        for m in decisions:
+            remember(pipeline.decision_log, m.value, pending)
+        handoff = DecisionHandoff("decisions", lambda: pipeline.decision_log, {}, holds=lambda: pipeline.engine.holds)
+        handoff._reopen(pending, owners)
+
+    # partition 2 moves to the second worker, which reopens the hold and closes it on the customer's answer
+    read(second, {"t1": ("P", 2)})
+    answer = {"verification_id": "v1", "txn_id": "t1", "payer_account": "P", "outcome": "fraud_reported",
+              "ts": t0 + minute}  # fmt: skip
+    closed = second.process([RawRecord(orjson.dumps(answer), "verifications", 2, 0, t0 + minute, b"P")], t0 + minute)
+    decisions += closed.messages
+    assert [o.action for o in closed.hold_outcomes] == ["block"]
+
+    # the first worker, assigned other partitions, lets the hold go instead of expiring it at its deadline
+    assert first.engine.holds.keep_partitions({0, 1}) == 1
+    assert first.expire(t0 + 31 * minute).hold_outcomes == []
+    # and one that had kept it (partition 2 came back to it) closes it when it reads the outcome
+    again = TransactionPipeline(HoldEverything())
+    again.process([RawRecord(txn, "transactions", 2, 0, t0, b"P")], t0)
+    read(again, {})
+    assert again.expire(t0 + 31 * minute).hold_outcomes == []
