@@ -112,7 +112,7 @@ class HoldBook:
         for txn_id in txn_ids:
             if self.holds.pop(txn_id, None) is not None:
                 closed += 1
-            self.closed[txn_id] = "elsewhere"
+            self.closed.setdefault(txn_id, "elsewhere")  # one this worker closed keeps its action
             if len(self.closed) > CLOSED_REMEMBERED:
                 self.closed.popitem(last=False)
         return closed
