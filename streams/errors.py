@@ -37,5 +37,9 @@ class SettingsError(StreamsError):
     """A worker setting from the environment is missing or malformed."""
 
 
+class TopicLayoutError(SettingsError):
+    """The contract topics exist with partition counts that do not fit together (streams/topics.py)."""
+
+
 class BrokerConnectionError(StreamsError):
     """The worker cannot talk to the brokers with its settings; the message names the cause (never the password)."""

@@ -27,7 +27,7 @@ from streams.scorer import RulesetScorer
 from streams.settings import Settings
 from streams.snapshot import checkpoint_path
 from streams.snapshot import load as load_checkpoint
-from streams.topics import ensure_topics
+from streams.topics import check_partition_counts, ensure_topics
 
 RECENT_ROWS = 10_000  # recent transactions a changed ruleset is replayed on before it is loaded
 
@@ -73,6 +73,7 @@ def run_worker(settings: Settings) -> None:
     watcher = RulesetWatcher(rules_path, ruleset, use, guard)
     check_connection(settings)  # a refused login or a wrong listener is named now, not after 30 s of retries
     ensure_topics(settings)
+    check_partition_counts(settings)  # before anything is decided into a partition that is not there
     health = Health()
     if settings.metrics_port:
         try:

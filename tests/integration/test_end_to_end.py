@@ -6,6 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams.health import READY_LOG
 from tests.integration.conftest import Deployment
 from tests.integration.kafka_io import produce, read_topic
 from tests.unit.test_events import BAD_TRANSACTIONS
@@ -123,3 +124,19 @@ def test_reading_a_topic_that_does_not_exist_says_so(deployment: Deployment, tmp
         assert consumer.partitions_for_topic(deployment.topic("calls")) == {0, 1, 2, 3}
     finally:
         consumer.close()
+
+
+def test_a_worker_does_not_start_on_topics_whose_partitions_do_not_fit(deployment: Deployment) -> None:
+    # decisions with fewer partitions than transactions: a decision for partition 3 would have nowhere to go
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=deployment.broker.bootstrap)
+    try:
+        admin.create_topics([NewTopic(deployment.topic("decisions"), num_partitions=2, replication_factor=1)])
+    finally:
+        admin.close()
+    worker = deployment.spawn_worker()  # it creates the other topics with 4 partitions
+    assert worker.process.wait(120) != 0
+    log = worker.log()
+    assert f"{deployment.topic('decisions')} has 2 partitions, fewer than the 4 of" in log
+    assert READY_LOG not in log

@@ -84,6 +84,7 @@ def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     """run_worker up to the metrics endpoint, without Kafka: what comes after it is not reached."""
     monkeypatch.setattr(streams.worker, "check_connection", lambda settings: None)
     monkeypatch.setattr(streams.worker, "ensure_topics", lambda settings: [])
+    monkeypatch.setattr(streams.worker, "check_partition_counts", lambda settings: None)
 
     def build_app(*args: object) -> None:
         raise AssertionError("the worker should have stopped before building its app")
