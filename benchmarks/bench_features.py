@@ -25,15 +25,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import orjson
+from alternate import alternate
 
 from streams.events import Transaction, decode_call, decode_label, decode_transaction
 from streams.features.engine import FeatureConfig, FeatureEngine
@@ -275,14 +273,9 @@ def main() -> None:
         report({"this checkout": measure(args, engine=True, per_id=True)})
         return
     runs: dict[str, dict[str, list[float]]] = {"baseline": {}, "this checkout": {}}
-    here = Path(__file__).resolve().parents[1]
-    for _ in range(args.rounds):
-        for name, root in (("baseline", args.baseline.resolve()), ("this checkout", here)):
-            env = {**os.environ, "PYTHONPATH": str(root), "NUMBA_NUM_THREADS": "1"}
-            command = [sys.executable, str(Path(__file__).resolve()), "--json", *_passed(args)]
-            figures = json.loads(subprocess.run(command, cwd=root, env=env, check=True, capture_output=True).stdout)
-            for measure_name, values in figures.items():
-                runs[name].setdefault(measure_name, []).extend(values)
+    for name, figures in alternate(__file__, args.baseline, _passed(args), args.rounds):
+        for measure_name, values in figures.items():
+            runs[name].setdefault(measure_name, []).extend(values)
     runs["this checkout"].update(measure(args, engine=False, per_id=True))
     report(runs)
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from alternate import alternate
 
 from streams.bench import feed
 from streams.outputs import RawRecord
@@ -63,14 +62,9 @@ def main() -> None:
         runs = {"this checkout": measure(args.transactions, args.batch, args.repeats)}
     else:
         runs = {"baseline": [], "this checkout": []}
-        here = Path(__file__).resolve().parents[1]
         passed = [f"--transactions={args.transactions}", f"--batch={args.batch}", f"--repeats={args.repeats}"]
-        for _ in range(args.rounds):
-            for name, root in (("baseline", args.baseline.resolve()), ("this checkout", here)):
-                env = {**os.environ, "PYTHONPATH": str(root), "NUMBA_NUM_THREADS": "1"}
-                command = [sys.executable, str(Path(__file__).resolve()), "--json", *passed]
-                done = subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
-                runs[name].extend(json.loads(done.stdout))
+        for name, values in alternate(__file__, args.baseline, passed, args.rounds):
+            runs[name].extend(values)
     print(f"{args.transactions:,} transactions in batches of {args.batch}; µs per transaction")
     for name, values in runs.items():
         print(f"{name:>14}: median {statistics.median(values):6.2f}  ({', '.join(f'{v:.2f}' for v in values)})")
